@@ -1,0 +1,105 @@
+"""Which body-model files to use: the real ones under the data root, or the built-in body model.
+
+The real SMPL family is used when ``<data_root>/smpl/SMPL_NEUTRAL.(pkl|npz)`` exists. Otherwise the
+built-in SMPL-format body model (``pymaf.body.builtin``) is generated once into the cache folder and
+used instead; the same loaders read both, nothing downstream knows the difference.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pymaf import paths
+
+log = logging.getLogger("pymaf")
+
+
+@dataclass(frozen=True)
+class BodyFiles:
+    """Every body-model-related file, in the real formats (see pymaf/paths.py for origins)."""
+    root: Path
+    smpl: dict[str, Path]          # 'neutral' | 'male' | 'female' -> SMPL_*.pkl or .npz
+    mean_params: Path              # smpl_mean_params.npz
+    j_regressor_extra: Path        # J_regressor_extra.npy [9, 6890]
+    j_regressor_h36m: Path         # J_regressor_h36m.npy [17, 6890]
+    mesh_downsampling: Path | None  # mesh_downsampling.npz, None -> the built-in IDX431 list
+    uv_processed: Path             # UV_data/UV_Processed.mat
+    vertex_texture: Path           # vertex_texture.npy
+    cube_parts: Path               # cube_parts.npy
+    builtin: bool
+
+
+def require(path: Path | None, key: str) -> Path:
+    """``path`` if it exists, else a FileNotFoundError naming the file and where to get it."""
+    entry = paths.FILES[key]
+    if path is None or not Path(path).exists():
+        shown = path if path is not None else entry.rel
+        raise FileNotFoundError(
+            f"missing data file {shown} ({key}): get it from {entry.origin} and place it at "
+            f"<data_root>/{entry.rel}; run `python scripts/check_data.py` to see every file's status")
+    return Path(path)
+
+
+def _files_in(root: Path, builtin: bool) -> BodyFiles:
+    def at(key: str) -> Path:
+        return paths.existing(root, paths.FILES[key]) or root / paths.FILES[key].rel
+
+    return BodyFiles(
+        root=root,
+        smpl={"neutral": at("smpl_neutral"), "male": at("smpl_male"), "female": at("smpl_female")},
+        mean_params=at("mean_params"),
+        j_regressor_extra=at("j_regressor_extra"),
+        j_regressor_h36m=at("j_regressor_h36m"),
+        mesh_downsampling=paths.existing(root, paths.FILES["mesh_downsampling"]),
+        uv_processed=at("uv_processed"),
+        vertex_texture=at("vertex_texture"),
+        cube_parts=at("cube_parts"),
+        builtin=builtin,
+    )
+
+
+def has_real_smpl(data_root: Path) -> bool:
+    return paths.existing(Path(data_root), paths.FILES["smpl_neutral"]) is not None
+
+
+def resolve_body_files(data_root: Path | str | None) -> BodyFiles:
+    """Real files when the data root holds an SMPL neutral model, else the built-in body model."""
+    root = paths.resolve_data_root(data_root)
+    if has_real_smpl(root):
+        return _files_in(root, builtin=False)
+    return _files_in(builtin_root(), builtin=True)
+
+
+def builtin_root(cache: Path | None = None) -> Path:
+    """The folder of the generated built-in body model, generating it on first use."""
+    return _builtin_root(str(cache or paths.cache_dir()))
+
+
+@functools.lru_cache(maxsize=None)  # generate / announce once per process and cache folder
+def _builtin_root(cache: str) -> Path:
+    from pymaf.body import builtin  # generator code is only imported when needed
+
+    target = Path(cache) / f"builtin-body-v{builtin.BUILTIN_VERSION}"
+    marker = target / "COMPLETE"
+    if not marker.exists():
+        log.warning("real SMPL files not found under the data root: generating the built-in body model in %s", target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".builtin-", dir=target.parent))
+        try:
+            builtin.write_builtin_body(tmp)
+            (tmp / "COMPLETE").write_text("ok\n")
+            try:
+                os.replace(tmp, target)  # atomic when target does not exist yet
+            except OSError:
+                if not marker.exists():  # a concurrent process did not win the race either
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    log.warning("using the built-in body model from %s (put the real SMPL files in <data_root>/smpl/ to use them)", target)
+    return target
