@@ -104,6 +104,8 @@ class TrainConfig:
     pretrained_checkpoint: str = opt("", "initialise the model from this checkpoint (stage 2 of the schedule)")
     sync_bn: bool = opt(False, "convert BatchNorm to SyncBatchNorm under DDP")
     max_steps: int = opt(0, "stop after this many steps in total; 0 = run all epochs")
+    val_max_batches: int = opt(0, "validate on at most this many eval batches; 0 = the whole eval set")
+    val_at_end: bool = opt(True, "validate once more after the last step (and keep best.pt)")
 
 
 @dataclass

@@ -57,5 +57,5 @@ def test_check_data_wrong_shape(tmp_path):
 
 
 def test_check_data_on_builtin_body(body_root):
-    res = _check(body_root, "--require", "model", "iuv-loss", "eval-lsp")
+    res = _check(body_root, "--require", "model", "iuv-loss")
     assert res.returncode == 0, res.stdout + res.stderr

@@ -1,0 +1,275 @@
+"""Load official PyMAF / SPIN checkpoints or our own; save our own atomically.
+
+Accepted inputs (a path or an already-loaded object):
+
+* the released ``PyMAF_model_checkpoint.pt``: a dict whose ``'model'`` holds the 441-entry official state dict
+  (spec §7, Appendix B);
+* SPIN's ``model_checkpoint.pt`` for the HMR baseline (``'model'`` with SPIN's flat names);
+* our files (``save_model_checkpoint``), or a bare state dict; a DDP ``module.`` prefix is stripped.
+
+Every tensor of the model's state dict must be provided, and every entry of the file must be either used or
+a *known* redundant entry of the official layout (spec §10.10-10.11), which is checked and skipped:
+
+* ``regressor.k.smpl.*``: the per-regressor SMPL copies (arrays + unused placeholder parameters); our model has
+  one shared, non-persistent SMPL layer built from the data root;
+* ``maf_extractor.k.Dmap``: verified to select exactly our 431 vertex ids, then skipped (we index);
+* ``points_grid``: verified equal to our 21×21 grid, then skipped (a non-persistent constant here);
+* ``regressor.0.init_*`` are loaded as our ``init_*``; ``regressor.{1,2}.init_*`` are verified identical and skipped.
+
+Anything else missing, unexpected or mis-shaped raises :class:`CheckpointError` listing the names.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+log = logging.getLogger("pymaf")
+
+FORMAT = "pymaf-checkpoint"
+VERSION = 1
+
+_SMPL = re.compile(r"^regressor\.(\d+)\.smpl\.")
+_DMAP = re.compile(r"^maf_extractor\.(\d+)\.Dmap$")
+_INIT = re.compile(r"^regressor\.(\d+)\.init_(pose|shape|cam)$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint does not match the model (names listed in the message)."""
+
+
+@dataclass
+class LoadReport:
+    """What ``load_checkpoint`` did: ``source`` ('official-pymaf' | 'spin-hmr' | 'pymaf' | 'state-dict'),
+    number of tensors ``loaded``, ``skipped`` (name -> reason) and free-text ``notes``."""
+    source: str
+    loaded: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"checkpoint ({self.source}): loaded {self.loaded} tensors, skipped {len(self.skipped)}"]
+        groups = Counter(self.skipped.values())
+        for reason, n in groups.items():
+            names = [k for k, r in self.skipped.items() if r == reason]
+            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            lines.append(f"  skipped {n}: {reason} [{shown}]")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    __str__ = summary
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The underlying network of a DDP / torch.compile / InferenceModel wrapper."""
+    while True:
+        for attr in ("module", "_orig_mod") + (("model",) if type(model).__name__ == "InferenceModel" else ()):
+            inner = getattr(model, attr, None)
+            if isinstance(inner, nn.Module):
+                model = inner
+                break
+        else:
+            return model
+
+
+def read_checkpoint(path_or_state: Any, trusted: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(state dict, the file's other entries) from a path or a loaded object; ``module.`` prefixes stripped.
+
+    Files are read with ``torch.load(weights_only=True)``; ``trusted=True`` allows full unpickling (only for
+    files you trust).
+    """
+    name = "<object>"
+    obj = path_or_state
+    if isinstance(path_or_state, (str, os.PathLike)):
+        name = str(path_or_state)
+        if not Path(name).is_file():
+            raise FileNotFoundError(f"checkpoint not found: {name}")
+        try:
+            obj = torch.load(name, map_location="cpu", weights_only=not trusted)
+        except Exception as e:  # noqa: BLE001 - re-raised with the file name and the way out
+            raise CheckpointError(f"{name}: cannot be read as a checkpoint with weights_only=True ({e}); "
+                                  "if you trust the file, pass trusted=True") from e
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{name}: expected a dict (with a 'model' state dict), got {type(obj).__name__}")
+    if isinstance(obj.get("model"), dict):
+        state, meta = obj["model"], {k: v for k, v in obj.items() if k != "model"}
+    elif obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        state, meta = obj, {}
+    else:
+        raise CheckpointError(f"{name}: no 'model' state dict (keys: {sorted(obj)[:10]})")
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    meta.setdefault("_name", name)
+    return dict(state), meta
+
+
+def checkpoint_arch(state: dict[str, torch.Tensor], meta: dict[str, Any] | None = None) -> str:
+    """'pymaf' or 'hmr', from our ``arch`` field or from the key set."""
+    if meta and meta.get("format") == FORMAT and meta.get("arch") in ("pymaf", "hmr"):
+        return meta["arch"]
+    if "feature_extractor.conv1.weight" in state:
+        return "pymaf"
+    if "conv1.weight" in state and "fc1.weight" in state:
+        return "hmr"
+    raise CheckpointError(f"{(meta or {}).get('_name', '<object>')}: neither a PyMAF nor an HMR/SPIN state dict "
+                          f"(first keys: {sorted(state)[:5]})")
+
+
+def infer_model_config(state: dict[str, torch.Tensor], meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """ModelConfig fields implied by a state dict (arch, n_iter, mlp_dim, deconv_*, aux_supv_on)."""
+    arch = checkpoint_arch(state, meta)
+    if arch == "hmr":
+        return {"arch": "hmr"}
+    n_iter = sum(1 for k in state if re.fullmatch(r"regressor\.\d+\.fc1\.weight", k))
+    mlp, i = [], 0
+    while f"maf_extractor.0.conv{i}.weight" in state:
+        w = state[f"maf_extractor.0.conv{i}.weight"]
+        mlp += [w.shape[1]] if i == 0 else []
+        mlp.append(w.shape[0])
+        i += 1
+    deconv = [state[k] for k in sorted((k for k in state if re.fullmatch(r"deconv_layers\.\d+\.weight", k)
+                                        and state[k].dim() == 4), key=lambda k: int(k.split(".")[1]))]
+    return {"arch": "pymaf", "n_iter": n_iter, "mlp_dim": mlp,
+            "deconv_filters": [w.shape[1] for w in deconv], "deconv_kernels": [w.shape[2] for w in deconv],
+            "aux_supv_on": "dp_head.predict_u.weight" in state}
+
+
+def _check_dmap(name: str, dmap: torch.Tensor, model: nn.Module) -> None:
+    ids = getattr(model, "vertex_ids", None)
+    if ids is None:
+        raise CheckpointError(f"{name}: the model has no down-sampled vertex ids to compare with")
+    d = dmap.detach().float()
+    ok = d.dim() == 2 and d.shape[0] == len(ids)
+    if ok:
+        col = d.argmax(dim=1)
+        ok = bool(((d != 0).sum(dim=1) == 1).all() and (d.gather(1, col[:, None]) == 1).all()
+                  and torch.equal(col.cpu(), ids.cpu()))
+    if not ok:
+        raise CheckpointError(f"{name} (shape {tuple(d.shape)}) does not select the model's {len(ids)} vertex ids "
+                              "(Appendix A / mesh_downsampling.npz): the features would be sampled elsewhere")
+
+
+def _compare_note(state: dict[str, torch.Tensor], key: str, ours: torch.Tensor | None, what: str) -> str | None:
+    if key not in state or ours is None or tuple(state[key].shape) != tuple(ours.shape):
+        return None
+    diff = (state[key].float().cpu() - ours.float().cpu()).abs().max().item()
+    if diff > 1e-5:
+        return (f"{key} differs from the loaded body model's {what} (max |diff| {diff:.3g}): the checkpoint was "
+                "trained with another SMPL/regressor file than the data root's (built-in body model?)")
+    return None
+
+
+def load_checkpoint(model: nn.Module, path_or_state: Any, trusted: bool = False) -> LoadReport:
+    """Load a checkpoint into ``model`` (PyMAF or HMR, possibly wrapped); returns a :class:`LoadReport`.
+
+    Raises CheckpointError naming every missing, unexpected or mis-shaped entry, and when a redundant official
+    entry (Dmap, points_grid, regressor.k.init_*) disagrees with the model.
+    """
+    net = unwrap(model)
+    state, meta = read_checkpoint(path_or_state, trusted)
+    own = net.state_dict()
+    from pymaf.model.hmr import HMR
+
+    try:
+        file_arch = checkpoint_arch(state, meta)
+    except CheckpointError:
+        file_arch = None                       # unknown layout: the name lists below say what is wrong
+    model_arch = "hmr" if isinstance(net, HMR) else "pymaf"
+    if file_arch is not None and file_arch != model_arch:
+        raise CheckpointError(f"{meta['_name']} holds a '{file_arch}' network but the model is '{model_arch}' "
+                              f"(build it with model.arch='{file_arch}', or let pymaf.load_model infer it)")
+    if meta.get("format") == FORMAT:
+        report = LoadReport("pymaf")
+    elif any(_SMPL.match(k) or _DMAP.match(k) for k in state) or "points_grid" in state:
+        report = LoadReport("official-pymaf")
+    elif "conv1.weight" in state and "fc1.weight" in state:
+        report = LoadReport("spin-hmr")
+    else:
+        report = LoadReport("state-dict")
+    use: dict[str, torch.Tensor] = {}
+    unexpected: list[str] = []
+    for key, value in state.items():
+        init = _INIT.match(key)
+        if key in own:
+            use[key] = value
+        elif _SMPL.match(key):
+            report.skipped[key] = "official per-regressor SMPL copy / unused placeholder parameter (§10.10)"
+        elif _DMAP.match(key) and hasattr(net, "maf_extractor"):
+            _check_dmap(key, value, net)
+            report.skipped[key] = "official dense Dmap, verified to select our 431 vertex ids (§10.11)"
+        elif key == "points_grid" and hasattr(net, "points_grid"):
+            if tuple(value.shape) != tuple(net.points_grid.shape) or \
+                    not torch.allclose(value.float().cpu(), net.points_grid.float().cpu(), atol=1e-6):
+                raise CheckpointError("points_grid in the checkpoint differs from the model's 21x21 'ij' grid (§1.4)")
+            report.skipped[key] = "official points_grid, verified equal to our constant grid (§1.4)"
+        elif init and f"init_{init.group(2)}" in own:
+            first = f"regressor.0.init_{init.group(2)}"
+            if init.group(1) == "0":
+                if f"init_{init.group(2)}" in state:
+                    unexpected.append(key)
+                else:
+                    use[f"init_{init.group(2)}"] = value
+            elif first in state and not torch.equal(value, state[first]):
+                raise CheckpointError(f"{key} differs from {first}: cannot map the official per-regressor mean "
+                                      "parameters onto one init_* buffer")
+            else:
+                report.skipped[key] = "official copy of regressor.0.init_* (unused by the official forward)"
+        else:
+            unexpected.append(key)
+    missing = sorted(set(own) - set(use))
+    bad = sorted(f"{k} (model {tuple(own[k].shape)}, file {tuple(use[k].shape)})" for k in use
+                 if tuple(own[k].shape) != tuple(use[k].shape))
+    if missing or unexpected or bad:
+        parts = [f"{len(missing)} missing: {missing}" if missing else "",
+                 f"{len(unexpected)} unexpected: {sorted(unexpected)}" if unexpected else "",
+                 f"{len(bad)} wrong shape: {bad}" if bad else ""]
+        raise CheckpointError(f"{meta['_name']} ({report.source}) does not match {type(net).__name__}: "
+                              + "; ".join(p for p in parts if p))
+    net.load_state_dict(use, strict=True)
+    report.loaded = len(use)
+    smpl = getattr(net, "smpl", None)
+    for key, what in (("regressor.0.smpl.v_template", "v_template"),
+                      ("regressor.0.smpl.J_regressor_extra", "J_regressor_extra")):
+        note = _compare_note(state, key, getattr(smpl, what, None), what)
+        if note:
+            report.notes.append(note)
+    log.info("%s", report.summary())
+    for note in report.notes:
+        log.warning("checkpoint: %s", note)
+    return report
+
+
+def save_model_checkpoint(path: str | os.PathLike, model: nn.Module, extra: dict[str, Any] | None = None) -> None:
+    """Write ``{'format', 'version', 'arch', 'model': state_dict, **extra}`` atomically (temp file in the same
+    folder, fsync, ``os.replace``). The state dict holds no SMPL arrays (they are non-persistent buffers).
+    ``extra``: anything torch.save can store with weights_only loading (optimizer state, step, config dict)."""
+    from pymaf.model.hmr import HMR
+
+    net = unwrap(model)
+    extra = dict(extra or {})
+    clash = sorted({"format", "version", "arch", "model"} & set(extra))
+    if clash:
+        raise ValueError(f"save_model_checkpoint: extra must not use the reserved keys {clash}")
+    payload = {"format": FORMAT, "version": VERSION, "arch": "hmr" if isinstance(net, HMR) else "pymaf",
+               "model": net.state_dict(), **extra}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,51 @@
+"""DataLoader construction: OpenCV decoding in worker processes, persistent workers, pinned memory.
+
+Each worker runs sequential OpenCV and single-threaded torch (one sample per core is the fastest way to use the cores
+and avoids oversubscription). ``collate`` is torch's default: tensors are stacked, strings become lists.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import cv2
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+def worker_init(_: int) -> None:
+    """Sequential OpenCV (0: no thread pool; n > 0 deadlocks after a fork) and single-threaded torch in a worker."""
+    cv2.setNumThreads(0)
+    torch.set_num_threads(1)
+
+
+def default_num_workers() -> int:
+    """All the cores this process may use (sched_getaffinity where available)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def build_loader(dataset: Dataset, *, batch_size: int | None = None, batch_sampler: Sampler | None = None,
+                 shuffle: bool = False, num_workers: int | None = None, pin_memory: bool | None = None,
+                 persistent_workers: bool = True, prefetch_factor: int = 4, drop_last: bool = False,
+                 generator: torch.Generator | None = None) -> DataLoader:
+    """A DataLoader for training (pass ``batch_sampler``, e.g. ``MixedBatchSampler``) or evaluation (``batch_size``,
+    sequential order).
+
+    num_workers: None -> all available cores; 0 loads in the main process. pin_memory: None -> when CUDA is
+    available. persistent_workers/prefetch_factor apply only with workers.
+    """
+    if (batch_sampler is None) == (batch_size is None):
+        raise ValueError("pass exactly one of batch_size (evaluation) or batch_sampler (training)")
+    workers = default_num_workers() if num_workers is None else int(num_workers)
+    kwargs: dict[str, Any] = {}
+    if workers > 0:
+        kwargs.update(persistent_workers=persistent_workers, prefetch_factor=prefetch_factor,
+                      worker_init_fn=worker_init)
+    pin = torch.cuda.is_available() if pin_memory is None else pin_memory
+    if batch_sampler is not None:
+        return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers, pin_memory=pin, **kwargs)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, num_workers=workers,
+                      pin_memory=pin, generator=generator, **kwargs)

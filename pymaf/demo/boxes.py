@@ -1,0 +1,139 @@
+"""Person boxes: a torchvision detector, a user JSON file (``--bboxes``) or the whole frame (``--full-image``).
+
+Boxes are float arrays [K,5] = (x1, y1, x2, y2, score) in full-image pixels (continuous coordinates, pixel
+(row i, col j) covers [j, j+1) x [i, i+1)).
+
+``--bboxes`` JSON format (either form):
+
+* an object keyed by frame: ``{"img_001.jpg": [[x1, y1, x2, y2], [x1, y1, x2, y2, score]], "img_002.jpg": []}``.
+  Keys are image file names (with or without extension) for images and folders, and frame indices
+  (``"0"``, ``"1"``, ... or ``"000000"``, 0-based) for videos. A frame without a key has no people.
+* a list with one entry per frame in input order: ``[[[x1, y1, x2, y2], ...], [], ...]``.
+
+A missing score is 1. Optional 5th element = score; further elements are ignored.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+# torchvision person detectors we can load from a local file: name -> (builder, checkpoint file name)
+DETECTORS = {
+    "fasterrcnn": ("fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"),
+    "fasterrcnn_v2": ("fasterrcnn_resnet50_fpn_v2", "fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth"),
+    "keypointrcnn": ("keypointrcnn_resnet50_fpn", "keypointrcnn_resnet50_fpn_coco-fc266e95.pth"),
+    "fasterrcnn_mobilenet": ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth"),
+}
+PERSON_LABEL = 1  # COCO category id of "person" in torchvision detectors
+
+
+class DetectorUnavailable(RuntimeError):
+    """No detector weights on this machine (we never download)."""
+
+
+def full_image_box(height: int, width: int) -> np.ndarray:
+    """The whole frame as one person: [1,5] (0, 0, W, H, 1). Squared and centred by the crop (spec §6)."""
+    return np.array([[0.0, 0.0, float(width), float(height), 1.0]], dtype=np.float32)
+
+
+def _as_box_array(entry: Sequence, where: str) -> np.ndarray:
+    out = np.zeros((len(entry), 5), dtype=np.float32)
+    for k, b in enumerate(entry):
+        if not isinstance(b, (list, tuple)) or len(b) < 4:
+            raise ValueError(f"--bboxes {where}[{k}]: expected [x1, y1, x2, y2(, score)], got {b!r}")
+        x1, y1, x2, y2 = (float(v) for v in b[:4])
+        if x2 <= x1 or y2 <= y1:
+            raise ValueError(f"--bboxes {where}[{k}]: need x2 > x1 and y2 > y1, got {b!r}")
+        out[k] = (x1, y1, x2, y2, float(b[4]) if len(b) > 4 else 1.0)
+    return out
+
+
+class JsonBoxes:
+    """Boxes from a ``--bboxes`` JSON file (format in the module docstring). Call with a Frame -> [K,5]."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"--bboxes {self.path}: cannot read JSON ({e})") from e
+        self.by_index: dict[int, np.ndarray] = {}
+        self.by_key: dict[str, np.ndarray] = {}
+        if isinstance(data, list):
+            for i, entry in enumerate(data):
+                self.by_index[i] = _as_box_array(entry, f"{self.path}[{i}]")
+        elif isinstance(data, dict):
+            for key, entry in data.items():
+                self.by_key[str(key)] = _as_box_array(entry, f"{self.path}[{key!r}]")
+        else:
+            raise ValueError(f"--bboxes {self.path}: expected a JSON object or list, got {type(data).__name__}")
+
+    def __call__(self, index: int, name: str, stem: str) -> np.ndarray:
+        if self.by_index:
+            return self.by_index.get(index, np.zeros((0, 5), np.float32))
+        for key in (name, stem, str(index), f"{index:06d}"):
+            if key in self.by_key:
+                return self.by_key[key]
+        return np.zeros((0, 5), np.float32)
+
+
+def find_detector_weights(kind: str, weights: Optional[str | Path] = None) -> Path:
+    """The local checkpoint of detector ``kind``: ``weights`` if given, else the torch hub cache.
+    Raises DetectorUnavailable naming where to put the file (we never download)."""
+    if kind not in DETECTORS:
+        raise ValueError(f"--detector {kind!r}: expected one of {sorted(DETECTORS)}")
+    if weights:
+        p = Path(weights)
+        if not p.is_file():
+            raise DetectorUnavailable(f"--detector-weights {p} does not exist")
+        return p
+    fname = DETECTORS[kind][1]
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / fname
+    if cached.is_file():
+        return cached
+    raise DetectorUnavailable(
+        f"person detector weights not found: expected {cached}\n"
+        f"  download https://download.pytorch.org/models/{fname} into {cached.parent}/ "
+        f"(or pass --detector-weights FILE),\n"
+        f"  or skip detection: --bboxes FILE.json (boxes per frame, see pymaf/demo/boxes.py) or --full-image "
+        f"(the whole frame is one person)")
+
+
+class PersonDetector:
+    """A torchvision COCO detector restricted to people, built offline from a local checkpoint.
+
+    Call with a list of RGB uint8 images -> list of [K,5] float32 boxes (x1, y1, x2, y2, score), sorted by score.
+    """
+
+    def __init__(self, kind: str = "fasterrcnn", weights: Optional[str | Path] = None, device: str = "cpu",
+                 score_threshold: float = 0.5, min_size: float = 16.0) -> None:
+        import torchvision.models.detection as det
+        path = find_detector_weights(kind, weights)
+        builder = getattr(det, DETECTORS[kind][0])
+        self.model = builder(weights=None, weights_backbone=None)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"detector weights {path} do not fit {DETECTORS[kind][0]}: missing {missing[:5]}, "
+                             f"unexpected {unexpected[:5]}")
+        self.model.eval().to(device)
+        self.device = device
+        self.score_threshold = float(score_threshold)
+        self.min_size = float(min_size)
+
+    @torch.inference_mode()
+    def __call__(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        batch = [torch.from_numpy(np.ascontiguousarray(im)).to(self.device).permute(2, 0, 1).float() / 255.0
+                 for im in images]
+        out = []
+        for res in self.model(batch):
+            keep = (res["labels"] == PERSON_LABEL) & (res["scores"] >= self.score_threshold)
+            b = res["boxes"][keep]
+            keep2 = ((b[:, 2] - b[:, 0]) >= self.min_size) & ((b[:, 3] - b[:, 1]) >= self.min_size)
+            boxes = torch.cat([b[keep2], res["scores"][keep][keep2, None]], dim=1).cpu().numpy().astype(np.float32)
+            out.append(boxes[np.argsort(-boxes[:, 4])] if len(boxes) else np.zeros((0, 5), np.float32))
+        return out

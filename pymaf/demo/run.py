@@ -1,0 +1,316 @@
+"""The demo pipeline (spec §6, done right): frames -> person boxes -> (tracking) -> batched 224 crops -> model
+-> full-image camera -> (One-Euro smoothing) -> shaded overlays + exports. Headless (pure-PyTorch rasterizer).
+
+Outputs under ``--output`` (``<stem>`` = image file stem, or the 6-digit frame index of a video):
+
+* images / folders: ``overlays/<stem>.png`` (and ``overlays/<stem>_side.png`` with ``--side-view``);
+  videos: ``<video>_overlay.mp4`` (and ``<video>_side.mp4``), written with cv2.VideoWriter (mp4v);
+* ``params/<stem>_p<id:03d>.npz``: one per person and frame (fields: ``pymaf.demo.export``);
+* ``meshes/<stem>_p<id:03d>.obj`` with ``--save-obj``; ``output.pkl`` (official layout) with ``--official-pkl``;
+* ``summary.json``: input, camera, counts and the timings printed at the end.
+
+Camera: one pinhole camera per frame with principal point at the image centre and focal length
+``--focal-length`` pixels; default ``5000 * max(H, W) / 224``, i.e. the crop camera of §1.8 (f = 5000 on a 224
+crop) scaled to the frame, so for ``--full-image`` the full-image camera *is* the camera the model was trained
+with. The mesh translation comes from ``geometry.crop_cam_to_full_translation`` (spec §6 step 5 done right).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import cv2
+import numpy as np
+import torch
+
+from pymaf.demo.boxes import JsonBoxes, PersonDetector, full_image_box
+from pymaf.demo.crops import make_crops, square_boxes
+from pymaf.demo.export import OfficialPklWriter, save_obj, save_person_npz
+from pymaf.demo.inputs import Frame, FrameSource, chunked
+from pymaf.demo.smoothing import PersonSmoother
+from pymaf.demo.tracking import IoUTracker
+from pymaf.geometry import crop_cam_to_full_translation, crop_cam_to_orig_cam, rotmat_to_axis_angle
+
+log = logging.getLogger("pymaf")
+CROP_RES = 224
+CROP_FOCAL = 5000.0  # §1.8
+
+
+def default_focal_length(height: int, width: int) -> float:
+    """5000 px on a 224 crop scaled to the frame: 5000 * max(H, W) / 224 (see the module docstring)."""
+    return CROP_FOCAL * max(height, width) / CROP_RES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="PyMAF demo: meshes, overlays and animation-ready files "
+                                "from an image, a folder of images or a video (headless).")
+    p.add_argument("--input", required=True, help="image file, folder of images, or video file")
+    p.add_argument("--output", required=True, help="output folder (created)")
+    p.add_argument("--checkpoint", default=None, help="model checkpoint (default: random init, for testing)")
+    p.add_argument("--data-root", default=None, help="data root (default $PYMAF_DATA, else ./data)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    src = p.add_argument_group("people (default: the detector)")
+    src.add_argument("--bboxes", default=None, help="JSON boxes per frame (format: pymaf/demo/boxes.py)")
+    src.add_argument("--full-image", action="store_true", help="the whole frame is one person (official "
+                     "single-image behaviour)")
+    src.add_argument("--detector", default="fasterrcnn", help="fasterrcnn | fasterrcnn_v2 | keypointrcnn | fasterrcnn_mobilenet")
+    src.add_argument("--detector-weights", default=None, help="detector checkpoint (default: torch hub cache)")
+    src.add_argument("--det-threshold", type=float, default=0.5, help="detector person score threshold")
+    src.add_argument("--bbox-scale", type=float, default=1.2, help="square crop side = scale * max(w, h) of a "
+                     "detector/JSON box (training crops are 1.2x the tight box); --full-image uses 1.0")
+    src.add_argument("--sequence", action="store_true", help="track people across a folder of images "
+                     "(videos are always tracked)")
+    p.add_argument("--batch-size", type=int, default=8, help="person crops per model call")
+    p.add_argument("--chunk", type=int, default=16, help="frames read, detected and regressed together")
+    p.add_argument("--focal-length", type=float, default=None, help="full-image focal length in pixels "
+                   "(default 5000 * max(H, W) / 224)")
+    sm = p.add_argument_group("smoothing (videos / --sequence)")
+    sm.add_argument("--smooth", action="store_true", help="One-Euro filter rotations, shape and camera")
+    sm.add_argument("--smooth-min-cutoff", type=float, default=1.0, help="Hz; lower = smoother")
+    sm.add_argument("--smooth-beta", type=float, default=2.0, help="speed coefficient of rotations and shape (translation: 5x); higher = less lag")
+    out = p.add_argument_group("outputs")
+    out.add_argument("--side-view", action="store_true", help="also render a side view")
+    out.add_argument("--no-render", action="store_true", help="skip overlays (exports only)")
+    out.add_argument("--save-obj", action="store_true", help="write an OBJ mesh per person and frame")
+    out.add_argument("--official-pkl", action="store_true", help="write output.pkl in the official layout")
+    return p
+
+
+def load_demo_model(checkpoint: Optional[str], data_root: Optional[str], device: str) -> torch.nn.Module:
+    """The regression model through ``pymaf.api.load_model`` (contract), in eval mode on ``device``.
+    Without ``pymaf.api`` (older checkouts) and without a checkpoint: a randomly initialised PyMAF."""
+    try:
+        from pymaf.api import load_model
+    except ImportError:
+        if checkpoint:
+            raise
+        from pymaf.body.files import resolve_body_files
+        from pymaf.config import load_config
+        from pymaf.model import build_model
+        log.warning("no checkpoint: using a RANDOMLY INITIALISED model (meshes are meaningless)")
+        files = resolve_body_files(data_root)
+        return build_model(load_config(None, []).model, files, data_root).to(device).eval()
+    return load_model(checkpoint=checkpoint, data_root=data_root, device=device).eval()
+
+
+def find_smpl(model: torch.nn.Module) -> torch.nn.Module:
+    """The SMPL layer inside the model (used for faces and to re-pose smoothed parameters)."""
+    from pymaf.body.smpl import SMPL
+    for m in model.modules():
+        if isinstance(m, SMPL):
+            return m
+    raise ValueError("the model has no pymaf.body.smpl.SMPL submodule (needed for faces and smoothing)")
+
+
+@dataclass
+class Timers:
+    detection: float = 0.0
+    regression: float = 0.0
+    rendering: float = 0.0
+    export: float = 0.0
+    frames: int = 0
+    people: int = 0
+
+    def report(self) -> dict[str, float]:
+        fps = lambda t: self.frames / t if t > 0 else float("inf")  # noqa: E731
+        return {"frames": self.frames, "people": self.people, "detection_fps": fps(self.detection),
+                "regression_fps": fps(self.regression), "rendering_fps": fps(self.rendering),
+                "regression_people_per_s": self.people / self.regression if self.regression > 0 else float("inf"),
+                "seconds": {"detection": self.detection, "regression": self.regression,
+                            "rendering": self.rendering, "export": self.export}}
+
+
+@dataclass
+class _Writers:
+    out: Path
+    video_stem: Optional[str]
+    fps: float
+    videos: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, kind: str, stem: str, rgb: np.ndarray) -> None:
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)  # cv2 writes BGR: convert exactly once (§10.21)
+        if self.video_stem is None:
+            suffix = "" if kind == "overlay" else f"_{kind}"
+            path = self.out / "overlays" / f"{stem}{suffix}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not cv2.imwrite(str(path), bgr):
+                raise OSError(f"cannot write {path}")
+            return
+        if kind not in self.videos:
+            path = self.out / f"{self.video_stem}_{kind}.mp4"
+            w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (bgr.shape[1], bgr.shape[0]))
+            if not w.isOpened():
+                raise OSError(f"cv2.VideoWriter cannot open {path} (mp4v)")
+            self.videos[kind] = w
+        self.videos[kind].write(bgr)
+
+    def close(self) -> None:
+        for w in self.videos.values():
+            w.release()
+
+
+def _regress(model: torch.nn.Module, crops: torch.Tensor, batch_size: int, device: str) -> dict[str, torch.Tensor]:
+    """Crops [K,3,224,224] -> last-iteration outputs (rotmat, theta, pred_cam, verts, kp_3d) on the CPU."""
+    keys = ("rotmat", "theta", "pred_cam", "verts", "kp_3d")
+    parts: dict[str, list] = {k: [] for k in keys}
+    with torch.inference_mode():
+        for i in range(0, len(crops), batch_size):
+            last = model(crops[i:i + batch_size].to(device))["smpl_out"][-1]
+            for k in keys:
+                parts[k].append(last[k].float().cpu())
+    return {k: torch.cat(v) for k, v in parts.items()}
+
+
+def _boxes_for(frames: list[Frame], opts: argparse.Namespace, boxes_src: Any) -> list[np.ndarray]:
+    if opts.full_image:
+        return [full_image_box(*f.image.shape[:2]) for f in frames]
+    if isinstance(boxes_src, JsonBoxes):
+        return [boxes_src(f.index, f.name, f.stem) for f in frames]
+    return boxes_src([f.image for f in frames])
+
+
+def run_demo(opts: argparse.Namespace, model: Optional[torch.nn.Module] = None) -> dict[str, Any]:
+    """Run the demo with parsed options (``build_parser``); ``model`` overrides ``--checkpoint`` loading.
+    Returns the summary (also written to ``<output>/summary.json``)."""
+    source = FrameSource(opts.input)
+    out = Path(opts.output)
+    out.mkdir(parents=True, exist_ok=True)
+    if opts.full_image and opts.bboxes:
+        raise ValueError("use either --full-image or --bboxes, not both")
+    boxes_src: Any = JsonBoxes(opts.bboxes) if opts.bboxes else None
+    if boxes_src is None and not opts.full_image:
+        boxes_src = PersonDetector(opts.detector, opts.detector_weights, opts.device, opts.det_threshold)
+    if model is None:
+        model = load_demo_model(opts.checkpoint, opts.data_root, opts.device)
+    model.eval()
+    smpl = find_smpl(model)
+    faces = smpl.faces.cpu().numpy()
+    tracked = source.kind == "video" or opts.sequence
+    tracker = IoUTracker() if tracked else None
+    smoothers: dict[int, PersonSmoother] = {}
+    writers = _Writers(out, source.name if source.kind == "video" else None, source.fps)
+    pkl = OfficialPklWriter() if opts.official_pkl else None
+    timers = Timers()
+    focal_used: dict[str, float] = {}
+    try:
+        for frames in chunked(iter(source), max(1, opts.chunk)):
+            t0 = time.perf_counter()
+            boxes = _boxes_for(frames, opts, boxes_src)
+            timers.detection += time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            owners, ids, all_boxes = [], [], []
+            for j, (f, b) in enumerate(zip(frames, boxes)):
+                ids.extend(tracker.update(b) if tracker is not None else range(len(b)))
+                owners.extend([j] * len(b))
+                all_boxes.extend(b)
+            K = len(owners)
+            all_boxes = np.asarray(all_boxes, np.float32).reshape(K, 5)
+            centers, sides = square_boxes(all_boxes, 1.0 if opts.full_image else opts.bbox_scale)
+            hw = np.array([frames[j].image.shape[:2] for j in owners], np.float64).reshape(K, 2)
+            focal = np.array([opts.focal_length or default_focal_length(int(h), int(w)) for h, w in hw])
+            smoothed = bool(opts.smooth and tracked)
+            if K:
+                res = _regress(model, make_crops([frames[j].image for j in owners], centers, sides, CROP_RES),
+                               max(1, opts.batch_size), opts.device)
+                cam = res["pred_cam"].double()
+                args = (torch.from_numpy(centers), torch.from_numpy(sides), torch.from_numpy(hw))
+                trans = crop_cam_to_full_translation(cam, *args, torch.from_numpy(focal)).numpy()
+                orig_cam = crop_cam_to_orig_cam(cam, *args).numpy()
+                rotmat, betas = res["rotmat"].numpy(), res["theta"][:, 3:13].numpy()
+                verts, joints = res["verts"].numpy(), res["kp_3d"].numpy()
+                if smoothed:  # causal, per track, in frame order (people are in frame order already)
+                    for k in range(K):
+                        f = smoothers.setdefault(int(ids[k]), PersonSmoother(
+                            source.fps, opts.smooth_min_cutoff, opts.smooth_beta))
+                        rotmat[k], betas[k], trans[k] = f(rotmat[k], betas[k], trans[k])
+                    with torch.inference_mode():
+                        R = torch.from_numpy(rotmat).float().to(smpl.faces.device)
+                        body = smpl(betas=torch.from_numpy(betas).float().to(R.device), body_pose=R[:, 1:],
+                                    global_orient=R[:, :1])
+                    verts, joints = body.vertices.cpu().numpy(), body.joints.cpu().numpy()
+                pose = rotmat_to_axis_angle(torch.from_numpy(rotmat).double()).reshape(K, 72).numpy()
+            timers.regression += time.perf_counter() - t0
+            timers.frames += len(frames)
+            timers.people += K
+
+            t0 = time.perf_counter()
+            for k in range(K):
+                f = frames[owners[k]]
+                h, w = f.image.shape[:2]
+                fl, pp = float(focal[k]), np.array([w / 2.0, h / 2.0])
+                focal_used[f.stem] = fl
+                pc = joints[k] + trans[k]
+                rec = {"pose": pose[k], "rotmat": rotmat[k], "betas": betas[k], "translation": trans[k],
+                       "focal_length": [fl, fl], "principal_point": pp,
+                       "K": [[fl, 0, pp[0]], [0, fl, pp[1]], [0, 0, 1]], "image_size": np.array([h, w]),
+                       "pred_cam": cam[k].numpy(), "orig_cam": orig_cam[k], "joints3d": joints[k],
+                       "vertices": verts[k], "joints2d": fl * pc[:, :2] / pc[:, 2:3] + pp,
+                       "bbox": all_boxes[k], "box_center": centers[k], "box_size": sides[k],
+                       "track_id": int(ids[k]), "frame_index": f.index, "frame_name": f.name,
+                       "smoothed": smoothed}
+                save_person_npz(out / "params" / f"{f.stem}_p{int(ids[k]):03d}.npz", rec)
+                if opts.save_obj:
+                    save_obj(out / "meshes" / f"{f.stem}_p{int(ids[k]):03d}.obj", verts[k], faces)
+                if pkl is not None:
+                    pkl.add(rec)
+            timers.export += time.perf_counter() - t0
+
+            if opts.no_render:
+                continue
+            t0 = time.perf_counter()
+            for j, f in enumerate(frames):
+                sel = [k for k in range(K) if owners[k] == j]
+                h, w = f.image.shape[:2]
+                fl = float(opts.focal_length or default_focal_length(h, w))
+                people = (verts[sel], trans[sel], [ids[k] for k in sel]) if sel else None
+                writers.write("overlay", f.stem, render_people(f.image, people, faces, fl))
+                if opts.side_view:
+                    writers.write("side", f.stem, render_people(f.image, people, faces, fl, side=True))
+            timers.rendering += time.perf_counter() - t0
+    finally:
+        writers.close()
+    if pkl is not None:
+        pkl.save(out / "output.pkl")
+    summary = {"input": str(source.path), "kind": source.kind, "fps": source.fps, "tracked": tracked,
+               "smoothed": bool(opts.smooth and tracked),
+               "focal_length": "5000*max(H,W)/224" if opts.focal_length is None else opts.focal_length,
+               "principal_point": "image centre", **timers.report()}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    r = timers.report()
+    print(f"{r['frames']} frames, {r['people']} people | detection {r['detection_fps']:.2f} fps | regression "
+          f"{r['regression_fps']:.2f} fps ({r['regression_people_per_s']:.2f} people/s) | rendering "
+          f"{r['rendering_fps']:.2f} fps" + (" (skipped)" if opts.no_render else "") + f" | outputs in {out}")
+    return summary
+
+
+def render_people(image: np.ndarray, people: Optional[tuple], faces: np.ndarray, focal_length: float,
+                  side: bool = False) -> np.ndarray:
+    """Overlay (or side view) of people = (verts [N,V,3], translation [N,3], track ids) on an RGB frame
+    (principal point = image centre); the colour of a person follows its track id. None = no people."""
+    from pymaf.render.overlay import PALETTE, render_overlay, render_side_view
+    h, w = image.shape[:2]
+    if people is None:
+        return image.copy() if not side else np.full_like(image, 25)
+    verts, trans, ids = people
+    colors = [PALETTE[int(i) % len(PALETTE)] for i in ids]
+    if side:
+        return render_side_view(verts, faces, trans, focal_length, (h, w), colors=colors)
+    return render_overlay(image, verts, faces, trans, focal_length, colors=colors)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    opts = build_parser().parse_args(argv)
+    from pymaf.demo.boxes import DetectorUnavailable
+    try:
+        run_demo(opts)
+    except DetectorUnavailable as e:
+        print(f"error: {e}")
+        return 2
+    return 0

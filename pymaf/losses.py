@@ -1,0 +1,170 @@
+"""Training losses of PyMAF (paper Eq. 2 and 4; spec §3.1-3.3). Pure functions on tensors.
+
+Conventions (spec §3.2): the per-iteration losses are computed for ``smpl_out[1..N]`` (output 0 holds the mean
+parameters and is skipped) and summed with equal weight. Defaults keep the official behaviour; the two switches
+of :class:`pymaf.config.LossConfig` ``fix_kp2d_mean`` (§10.6) and ``fix_uv_normalisation`` (§10.5) turn on the
+fixed versions.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from pymaf.geometry import axis_angle_to_rotmat
+
+NUM_PARTS = 24
+# §3.3: fine DensePose parts (1..24) merged into 14 coarse parts (+ background 0)
+INDEX2MASK: tuple[tuple[int, ...], ...] = ((0,), (1, 2), (3,), (4,), (5,), (6,), (7, 9), (8, 10), (11, 13), (12, 14),
+                                           (15, 17), (16, 18), (19, 21), (20, 22), (23, 24))
+
+
+def _fine_to_coarse(device: torch.device) -> Tensor:
+    """[25] long lookup table: fine part index -> coarse (Ann) index (§3.3 Index2mask)."""
+    lut = torch.zeros(NUM_PARTS + 1, dtype=torch.long)
+    for coarse, fines in enumerate(INDEX2MASK):
+        for f in fines:
+            lut[f] = coarse
+    return lut.to(device)
+
+
+def keypoint_2d_loss(pred: Tensor, gt: Tensor, openpose_weight: float = 0.0, gt_weight: float = 1.0,
+                     fix_mean: bool = False) -> Tensor:
+    """2D keypoint loss (§3.2), unweighted by ``kp_2d_w``.
+
+    pred [B,49,2] normalised crop coords ([-1,1], the projection /112); gt [B,49,3] (x, y, conf).
+    conf[:, :25] *= openpose_weight, conf[:, 25:] *= gt_weight. Official: mean over B·49·2 of conf·(pred-gt)²
+    (zero-weighted joints included, §10.6). ``fix_mean``: divide by 2·Σconf instead (weighted mean).
+    """
+    conf = gt[..., 2:].clone()
+    conf[:, :25] *= float(openpose_weight)
+    conf[:, 25:] *= float(gt_weight)
+    err = conf * (pred.float() - gt[..., :2].float()) ** 2
+    if fix_mean:
+        return err.sum() / (2 * conf.sum()).clamp_min(1e-8)
+    return err.mean()
+
+
+def keypoint_3d_loss(pred: Tensor, gt: Tensor, has_pose_3d: Tensor) -> Tensor:
+    """3D keypoint loss (§3.2), unweighted. pred [B,24,3] (J24 = joints49[:, 25:]), gt [B,24,4] (xyz + conf),
+    has_pose_3d [B] bool. Both centred at the mid-hip (J24 joints 2 and 3); mean over B'·24·3 of conf·(pred-gt)².
+    Returns 0 when no sample has 3D pose."""
+    sel = has_pose_3d.bool()
+    if not bool(sel.any()):
+        return pred.sum() * 0.0
+    p, g = pred[sel].float(), gt[sel].float()
+    conf, g = g[..., 3:], g[..., :3]
+    g = g - 0.5 * (g[:, 2:3] + g[:, 3:4])
+    p = p - 0.5 * (p[:, 2:3] + p[:, 3:4])
+    return (conf * (p - g) ** 2).mean()
+
+
+def smpl_losses(pred_rotmat: Tensor, pred_betas: Tensor, gt_pose: Tensor, gt_betas: Tensor,
+                valid: Tensor) -> tuple[Tensor, Tensor]:
+    """SMPL parameter losses (§3.2), unweighted: (pose, betas).
+
+    pred_rotmat [B,24,3,3], pred_betas [B,10], gt_pose [B,72] axis-angle, gt_betas [B,10], valid [B] bool.
+    pose = MSE(pred_rotmat, Rodrigues(gt_pose)) over B'·24·9; betas = MSE over B'·10; both 0 if B' = 0.
+    """
+    sel = valid.bool()
+    if not bool(sel.any()):
+        zero = pred_rotmat.sum() * 0.0 + pred_betas.sum() * 0.0
+        return zero, zero
+    gt_rot = axis_angle_to_rotmat(gt_pose[sel].float().reshape(-1, 24, 3))
+    return (F.mse_loss(pred_rotmat[sel].float(), gt_rot),
+            F.mse_loss(pred_betas[sel].float(), gt_betas[sel].float()))
+
+
+def camera_loss(pred_cam: Tensor) -> Tensor:
+    """Camera regulariser mean_B(exp(-10·s)²) (§3.2); pred_cam [B,3] with s = pred_cam[:, 0]."""
+    return (torch.exp(-10.0 * pred_cam[:, 0].float()) ** 2).mean()
+
+
+def iuv_img2map(iuv: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """GT IUV image [B,3,H,W] (I/24, U, V) -> (index [B,H,W] long 0..24, ann [B,H,W] long 0..14,
+    Umap [B,25,H,W], Vmap [B,25,H,W]) (§3.3). Umap/Vmap = one-hot(index) × U or V (background channel 0 gets
+    U/V of the background pixel, which is 0 in a rendered GT)."""
+    index = torch.round(iuv[:, 0].float() * NUM_PARTS).long().clamp(0, NUM_PARTS)
+    onehot = F.one_hot(index, NUM_PARTS + 1).permute(0, 3, 1, 2).float()       # [B,25,H,W]
+    ann = _fine_to_coarse(iuv.device)[index]
+    return index, ann, onehot * iuv[:, 1:2].float(), onehot * iuv[:, 2:3].float()
+
+
+def iuv_losses(dp_out: Mapping[str, Tensor], iuv_gt: Tensor, valid: Tensor,
+               fix_uv_normalisation: bool = False) -> dict[str, Tensor]:
+    """Auxiliary dense-correspondence losses (§3.3), unweighted: dict(index, ann, u, v).
+
+    dp_out: predict_uv_index [B,25,h,w], predict_ann_index [B,15,h,w], predict_u / predict_v [B,25,h,w];
+    iuv_gt [B,3,H,W] (nearest-resized to h,w if different); valid [B] bool (valid_fit).
+    index/ann: cross-entropy averaged over all B'·h·w pixels. u/v official (§10.5): Σ over the GT-class channel
+    at every pixel (background channel 0 included) of smooth-L1(sum), divided by the FULL batch size B.
+    ``fix_uv_normalisation``: foreground pixels only, divided by the valid count B'. All 0 if B' = 0.
+    """
+    pu = dp_out["predict_u"]
+    sel = valid.bool()
+    B = pu.shape[0]
+    if not bool(sel.any()):
+        zero = sum(dp_out[k].sum() * 0.0 for k in ("predict_uv_index", "predict_ann_index", "predict_u", "predict_v"))
+        return {"index": zero, "ann": zero, "u": zero, "v": zero}
+    h, w = pu.shape[-2:]
+    gt = iuv_gt[sel]
+    if gt.shape[-2:] != (h, w):
+        gt = F.interpolate(gt, size=(h, w), mode="nearest")
+    index, ann, umap, vmap = iuv_img2map(gt)
+    out = {"index": F.cross_entropy(dp_out["predict_uv_index"][sel].float(), index),
+           "ann": F.cross_entropy(dp_out["predict_ann_index"][sel].float(), ann)}
+    onehot = F.one_hot(index, NUM_PARTS + 1).permute(0, 3, 1, 2).bool()       # the "Imap > 0" mask of §3.3
+    if fix_uv_normalisation:
+        onehot = onehot & (index > 0)[:, None]
+        denom = torch.tensor(float(int(sel.sum())), device=pu.device)
+    else:
+        denom = torch.tensor(float(B), device=pu.device)
+    for key, pred, target in (("u", dp_out["predict_u"], umap), ("v", dp_out["predict_v"], vmap)):
+        d = F.smooth_l1_loss(pred[sel].float(), target, reduction="none")
+        out[key] = (d * onehot).sum() / denom
+    return out
+
+
+def compute_losses(outputs: Mapping[str, Any], batch: Mapping[str, Tensor], iuv_gt: Tensor | None,
+                   cfg: Any) -> tuple[Tensor, dict[str, Tensor]]:
+    """All training losses (§3.2-3.3) -> (total scalar, dict name -> weighted scalar tensor; names as §3.8).
+
+    outputs: the model's train-mode dict ('smpl_out': list of N+1 dicts with kp_2d [B,49,2], kp_3d [B,49,3],
+    rotmat [B,24,3,3], pred_shape [B,10] (or theta [B,85]), pred_cam [B,3]; 'dp_out': list of IUV dicts).
+    batch: keypoints [B,49,3], pose_3d [B,24,4], has_pose_3d [B], pose [B,72], betas [B,10], valid_fit [B]
+    (falls back to has_smpl). iuv_gt [B,3,56,56] or None (no IUV losses). cfg: a LossConfig.
+    """
+    valid = batch["valid_fit"] if "valid_fit" in batch else batch["has_smpl"]
+    valid = valid.bool()
+    losses: dict[str, Tensor] = {}
+    smpl_out: Sequence[Mapping[str, Tensor]] = outputs["smpl_out"]
+    for i in range(1, len(smpl_out)):
+        o = smpl_out[i]
+        betas = o["pred_shape"] if "pred_shape" in o else o["theta"][:, 3:13]
+        cam = o["pred_cam"] if "pred_cam" in o else o["theta"][:, :3]
+        l_pose, l_betas = smpl_losses(o["rotmat"], betas, batch["pose"], batch["betas"], valid)
+        losses[f"loss_regr_pose_{i}"] = cfg.pose_w * l_pose
+        losses[f"loss_regr_betas_{i}"] = cfg.shape_w * l_betas
+        losses[f"loss_keypoints_{i}"] = cfg.kp_2d_w * keypoint_2d_loss(
+            o["kp_2d"], batch["keypoints"], cfg.openpose_weight, cfg.gt_weight, cfg.fix_kp2d_mean)
+        losses[f"loss_keypoints_3d_{i}"] = cfg.kp_3d_w * keypoint_3d_loss(
+            o["kp_3d"][:, 25:], batch["pose_3d"], batch["has_pose_3d"])
+        losses[f"loss_cam_{i}"] = cfg.cam_w * camera_loss(cam)
+        if cfg.vert_w > 0 and "verts" in batch and bool(valid.any()):
+            losses[f"loss_verts_{i}"] = cfg.vert_w * F.l1_loss(o["verts"][valid].float(), batch["verts"][valid].float())
+    dp_out = outputs.get("dp_out") or []
+    if iuv_gt is not None and len(dp_out) > 0:
+        uv = iuv_losses(dp_out[-1], iuv_gt, valid, cfg.fix_uv_normalisation)
+        losses["loss_U-1"] = cfg.uv_w * uv["u"]
+        losses["loss_V-1"] = cfg.uv_w * uv["v"]
+        losses["loss_IndexUV-1"] = cfg.index_w * uv["index"]
+        losses["loss_segAnn-1"] = cfg.part_w * uv["ann"]
+    total = torch.stack([v.reshape(()) for v in losses.values()]).sum()
+    losses["loss"] = total
+    return total, losses
+
+
+__all__ = ["INDEX2MASK", "keypoint_2d_loss", "keypoint_3d_loss", "smpl_losses", "camera_loss", "iuv_img2map",
+           "iuv_losses", "compute_losses"]

@@ -1,0 +1,143 @@
+"""Shaded meshes composited on images (demo, spec §6), with the pure-PyTorch rasterizer.
+
+Camera: OpenCV pinhole (x right, y down, z forward) at the full image resolution, focal length ``f`` and
+principal point (default: the image centre (W/2, H/2)); a person's mesh is ``verts + translation`` in that
+frame (e.g. from ``geometry.crop_cam_to_full_translation``). Nothing is flipped here (see contracts.md).
+
+Shading: smooth Lambert, one directional light plus ambient, normals turned towards the camera (two-sided),
+one base colour per person; the nearest person wins per pixel (one z-buffer for all people).
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from pymaf.render.rasterizer import project_vertices, rasterize
+
+ArrayLike = Union[np.ndarray, Tensor, Sequence]
+# colour of person 0 = the official demo's "purple"; then a fixed palette
+PALETTE = ((0.55, 0.4, 0.9), (0.95, 0.6, 0.35), (0.35, 0.8, 0.55), (0.9, 0.45, 0.6), (0.4, 0.7, 0.95),
+           (0.85, 0.85, 0.4), (0.6, 0.6, 0.6), (0.5, 0.9, 0.9))
+LIGHT_DIR = (-0.3, -0.6, -1.0)  # direction TOWARDS the light, camera frame: up-left of the camera
+AMBIENT, DIFFUSE = 0.35, 0.75
+
+
+def _as_tensor(x: ArrayLike, dtype: torch.dtype, device: torch.device) -> Tensor:
+    return torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x, dtype=dtype, device=device)
+
+
+def _people(verts: ArrayLike, translation: ArrayLike, device: torch.device) -> Tensor:
+    v = _as_tensor(verts, torch.float32, device)
+    t = _as_tensor(translation, torch.float32, device)
+    if v.dim() == 2:
+        v = v[None]
+    t = t.reshape(-1, 3)
+    if v.dim() != 3 or v.shape[-1] != 3 or t.shape[0] != v.shape[0]:
+        raise ValueError(f"verts must be [N,V,3] with translation [N,3], got {tuple(v.shape)} and {tuple(t.shape)}")
+    return v + t[:, None]
+
+
+def _vertex_normals(v: Tensor, faces: Tensor) -> Tensor:
+    """[N,V,3] camera-frame vertices -> [N,V,3] unit area-weighted vertex normals."""
+    tri = v[:, faces]  # [N,F,3,3]
+    fn = torch.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0], dim=-1)
+    vn = torch.zeros_like(v).index_add_(1, faces.reshape(-1), fn.repeat_interleave(3, dim=1))
+    return torch.nn.functional.normalize(vn, dim=-1)
+
+
+def shade_meshes(verts_cam: Tensor, faces: ArrayLike, focal_length: float, principal_point: tuple[float, float],
+                 image_size: tuple[int, int], colors: Optional[ArrayLike] = None) -> tuple[Tensor, Tensor]:
+    """Render N camera-frame meshes [N,V,3] into one image -> (rgb [H,W,3] float in [0,1], mask [H,W] bool)."""
+    N, V, _ = verts_cam.shape
+    H, W = int(image_size[0]), int(image_size[1])
+    device = verts_cam.device
+    faces = _as_tensor(faces, torch.long, device)
+    F = faces.shape[0]
+    all_faces = (faces[None] + V * torch.arange(N, device=device)[:, None, None]).reshape(-1, 3)
+    flat = verts_cam.reshape(1, N * V, 3)
+    pp = torch.tensor([principal_point], dtype=flat.dtype, device=device)
+    frag = rasterize(project_vertices(flat, torch.zeros(1, 3, device=device), focal_length, pp), all_faces,
+                     (H, W))
+    hit = frag.face_idx[0] >= 0
+    pix = hit.reshape(-1).nonzero().squeeze(1)  # shade the covered pixels only
+    fid = frag.face_idx.reshape(-1)[pix]
+    bary = frag.bary.reshape(-1, 3)[pix]
+    vn = _vertex_normals(verts_cam, faces).reshape(N * V, 3)
+    tri = all_faces[fid]  # [n,3]
+    normal = sum(bary[:, k:k + 1] * vn.index_select(0, tri[:, k]) for k in range(3))
+    # two-sided: turn normals towards the camera, per face. A face whose wound normal fn points away from the
+    # camera (fn · centroid > 0) has its vertex normals flipped; so does a face wound against its vertex normals.
+    v0, v1, v2 = (flat[0].index_select(0, all_faces[:, k]) for k in range(3))
+    fn = torch.cross(v1 - v0, v2 - v0, dim=-1)  # [N*F,3]
+    away = (fn * (v0 + v1 + v2)).sum(-1) > 0
+    against = (fn * vn.index_select(0, all_faces[:, 0])).sum(-1) < 0
+    flip = (away ^ against)[fid]
+    normal = torch.nn.functional.normalize(torch.where(flip[:, None], -normal, normal), dim=-1)
+    light = torch.nn.functional.normalize(torch.tensor(LIGHT_DIR, device=device), dim=0)
+    lum = (AMBIENT + DIFFUSE * (normal @ light).clamp_min(0)).clamp_max(1.0)
+    if colors is None:
+        colors = [PALETTE[i % len(PALETTE)] for i in range(N)]
+    col = _as_tensor(colors, torch.float32, device).reshape(N, 3)
+    person = torch.div(fid, F, rounding_mode="floor")
+    rgb = torch.zeros(H * W, 3, device=device).index_copy(0, pix, col[person] * lum[:, None])
+    return rgb.view(H, W, 3), hit
+
+
+def _principal_point(principal_point: Optional[tuple[float, float]], H: int, W: int) -> tuple[float, float]:
+    return (W / 2.0, H / 2.0) if principal_point is None else (float(principal_point[0]), float(principal_point[1]))
+
+
+def render_overlay(image: ArrayLike, verts: ArrayLike, faces: ArrayLike, translation: ArrayLike,
+                   focal_length: float, principal_point: Optional[tuple[float, float]] = None,
+                   colors: Optional[ArrayLike] = None, alpha: float = 1.0,
+                   device: Union[str, torch.device] = "cpu") -> np.ndarray:
+    """Composite shaded meshes on an image.
+
+    image [H,W,3] uint8 RGB, verts [N,V,3] (model frame, metres), faces [F,3], translation [N,3],
+    focal_length in pixels, principal_point (cx, cy) (None = image centre), colors [N,3] in 0..1 (None = palette,
+    person 0 purple), alpha = mesh opacity -> [H,W,3] uint8 RGB. Pixels off the meshes are unchanged.
+    """
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ValueError(f"render_overlay: image must be [H,W,3] uint8 RGB, got {img.shape} {img.dtype}")
+    H, W = img.shape[:2]
+    device = torch.device(device)
+    rgb, hit = shade_meshes(_people(verts, translation, device), faces, focal_length,
+                            _principal_point(principal_point, H, W), (H, W), colors)
+    m = hit.cpu().numpy()
+    out = img.copy()
+    mesh = rgb[hit].cpu().numpy() * 255.0
+    out[m] = np.clip(np.round(img[m] * (1.0 - alpha) + mesh * alpha), 0, 255).astype(np.uint8)
+    return out
+
+
+def _rotate_about_y(v: Tensor, angle_deg: float) -> Tensor:
+    """Rotate each mesh [N,V,3] about the vertical (y) axis through its own centroid."""
+    a = math.radians(angle_deg)
+    R = torch.tensor([[math.cos(a), 0.0, math.sin(a)], [0.0, 1.0, 0.0], [-math.sin(a), 0.0, math.cos(a)]],
+                     dtype=v.dtype, device=v.device)
+    c = v.mean(1, keepdim=True)
+    return (v - c) @ R.T + c
+
+
+def render_side_view(verts: ArrayLike, faces: ArrayLike, translation: ArrayLike, focal_length: float,
+                     image_size: tuple[int, int], principal_point: Optional[tuple[float, float]] = None,
+                     colors: Optional[ArrayLike] = None, angle_deg: float = 90.0,
+                     background: tuple[int, int, int] = (25, 25, 25),
+                     device: Union[str, torch.device] = "cpu") -> np.ndarray:
+    """Side view: each person rotated by ``angle_deg`` about the vertical axis through its centroid (spec §6),
+    on a near-black background. Same camera and arguments as :func:`render_overlay`; image_size (H, W)
+    -> [H,W,3] uint8 RGB."""
+    H, W = int(image_size[0]), int(image_size[1])
+    device = torch.device(device)
+    v = _rotate_about_y(_people(verts, translation, device), angle_deg)
+    rgb, hit = shade_meshes(v, faces, focal_length, _principal_point(principal_point, H, W), (H, W), colors)
+    out = np.empty((H, W, 3), np.uint8)
+    out[...] = np.asarray(background, dtype=np.uint8)
+    m = hit.cpu().numpy()
+    out[m] = np.clip(np.round(rgb[hit].cpu().numpy() * 255.0), 0, 255).astype(np.uint8)
+    return out

@@ -1,0 +1,95 @@
+"""torchrun / DistributedDataParallel helpers (spec §3.7: DDP and SyncBN behind a switch).
+
+Run on N GPUs of one machine::
+
+    torchrun --nproc_per_node=N train.py --cfg configs/pymaf_spin_setting.yaml
+
+``torchrun`` sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; :func:`init_from_env` reads them.
+Without them everything runs in a single process (rank 0 of 1).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as tdist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_from_env(device: str = "cpu") -> DistInfo:
+    """Initialise the default process group from torchrun's env vars (nccl on CUDA, gloo on CPU).
+    Returns a DistInfo; single-process when WORLD_SIZE is unset or 1."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not tdist.is_initialized():
+        backend = "nccl" if device.startswith("cuda") and torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(local)
+        tdist.init_process_group(backend=backend, rank=rank, world_size=world)
+    return DistInfo(rank, world, local)
+
+
+def process_device(device: str, info: DistInfo) -> torch.device:
+    """'cuda' under DDP means this process's local GPU; anything else is used as given."""
+    if device.startswith("cuda") and info.distributed and device == "cuda":
+        return torch.device("cuda", info.local_rank)
+    return torch.device(device)
+
+
+def wrap_model(model: nn.Module, info: DistInfo, device: torch.device, sync_bn: bool = False) -> nn.Module:
+    """DDP-wrap ``model`` (optionally converting BatchNorm to SyncBatchNorm) when distributed; else return it."""
+    if not info.distributed:
+        return model
+    if sync_bn:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    ids = [device.index] if device.type == "cuda" else None
+    # find_unused_parameters: the IUV head / some regressor outputs may not reach the loss on every step
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The underlying module of a DDP / torch.compile wrapper."""
+    while True:
+        if isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod  # type: ignore[assignment]
+        else:
+            return model
+
+
+def any_true(flag: bool, info: DistInfo, device: torch.device) -> bool:
+    """True on every rank if ``flag`` is True on any rank (used so all ranks stop together on a NaN)."""
+    if not info.distributed:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    tdist.all_reduce(t, op=tdist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def barrier(info: DistInfo) -> None:
+    if info.distributed:
+        tdist.barrier()
+
+
+def cleanup(info: DistInfo) -> None:
+    if info.distributed and tdist.is_initialized():
+        tdist.destroy_process_group()

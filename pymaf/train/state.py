@@ -1,0 +1,79 @@
+"""Training checkpoints: model, optimiser, AMP scaler, sampler position and every RNG, written atomically.
+
+Layout (``<log_dir>/checkpoints/``): ``latest.pt`` (every ``train.checkpoint_every`` steps and at the end) and
+``best.pt`` (best validation PA-MPJPE of the last iteration, spec §3.8). The ``model`` key holds the plain
+state dict (no DDP/compile prefixes), so ``pymaf.api.load_model(checkpoint=...)`` reads these files too.
+"""
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG the training loop draws from: python, numpy, torch CPU (and CUDA when present)."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """torch.save to a temporary file in the same folder, fsync, then os.replace: a reader never sees a
+    half-written checkpoint and a crash mid-write leaves the previous file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def make_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: Any, step: int, epoch: int,
+               batch_in_epoch: int, best: float, config: dict, sampler_state: dict | None = None) -> dict[str, Any]:
+    """The checkpoint dict (official keys 'model', 'optimizer', 'epoch', 'total_step_count' kept, §3.8)."""
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "sampler": sampler_state, "rng": rng_state(), "epoch": epoch, "batch_idx": batch_in_epoch,
+            "total_step_count": step, "best_pa_mpjpe": best, "config": config}
+
+
+def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a training checkpoint written by :func:`atomic_save` / :func:`make_state`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint at {path} (expected <log_dir>/checkpoints/latest.pt)")
+    state = torch.load(path, map_location=map_location, weights_only=False)
+    for key in ("model", "optimizer", "rng", "total_step_count"):
+        if key not in state:
+            raise ValueError(f"{path}: not a training checkpoint (missing key '{key}')")
+    return state

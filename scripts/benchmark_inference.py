@@ -1,0 +1,117 @@
+#!/usr/bin/env python
+"""Inference speed of PyMAF: the straightforward official-style path versus the fast path and its options.
+
+    python scripts/benchmark_inference.py                       # CPU, batch 1 and 64
+    python scripts/benchmark_inference.py --device cuda --iters 50
+    python scripts/benchmark_inference.py --batch-sizes 1 8 --iters 3 --no-compile
+
+Configurations, all in the same process on the same weights (random unless --checkpoint):
+
+* ``baseline``: what the official forward computes (spec §1.10, §8): fp32 eager, a full SMPL forward of the mean
+  parameters per call, full SMPL + axis-angle + 2D keypoints at every iteration, three dense 431×6890
+  down-sampling matmuls, and the IUV head at inference;
+* ``fast``: precomputed mean mesh, 431-vertex sparse LBS for intermediate iterations, index selection, no IUV
+  head (fp32 eager; the same numbers, see tests/test_model.py);
+* ``fast+channels_last``, ``fast+<amp>``, ``fast+compile``, and ``fast+all`` (every option combined).
+
+Prints the median ms/batch, ms/image, images/s and the speed-up against the baseline of the same run. The timed
+calls are interleaved across configurations (robust to other load on shared machines).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_configs(configs: list, images: torch.Tensor, iters: int, warmup: int) -> list[float]:
+    """Median seconds per call of each ``fn(images)``. Calls are interleaved (one call of every configuration per
+    round) so that load from other processes hits all configurations alike."""
+    times: list[list[float]] = [[] for _ in configs]
+    with torch.inference_mode():
+        for _, fn in configs:
+            for _ in range(warmup):
+                fn(images)
+        for _ in range(iters):
+            for i, (_, fn) in enumerate(configs):
+                _sync(images.device)
+                start = time.perf_counter()
+                fn(images)
+                _sync(images.device)
+                times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def build_configs(model, device: torch.device, amp: str, use_compile: bool) -> list[tuple[str, object]]:
+    """(name, callable) pairs; each option gets its own copy of the model."""
+    from pymaf.config import RuntimeConfig
+    from pymaf.model import optimize
+
+    ids = model.vertex_ids
+    dmap = torch.zeros(len(ids), model.smpl.v_template.shape[0], device=device)
+    dmap[torch.arange(len(ids), device=device), ids.to(device)] = 1.0       # the official dense Dmap
+
+    configs = [("baseline", lambda x: model(x, reference=True, dmap=dmap)), ("fast", model)]
+    options = [("channels_last", dict(channels_last=True)), (amp, dict(amp=amp))]
+    if use_compile:
+        options.append(("compile", dict(compile=True)))
+    combined: dict = {}
+    for name, opts in options:
+        combined.update(opts)
+        configs.append((f"fast+{name}", optimize(copy.deepcopy(model), RuntimeConfig(device=str(device), **opts))))
+    if len(options) > 1:
+        configs.append(("fast+all", optimize(copy.deepcopy(model), RuntimeConfig(device=str(device), **combined))))
+    return configs
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", help="'cpu' (default) or 'cuda'")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--iters", type=int, default=10, help="timed rounds (one call of every configuration each)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (compile happens here)")
+    parser.add_argument("--amp", default="bf16", choices=["bf16", "fp16"], help="autocast dtype of the amp option")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile configurations")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    parser.add_argument("--checkpoint", default=None, help="weights (default: random init)")
+    parser.add_argument("--data-root", default=None, help="data root with the SMPL files")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32 in the baseline and the fast path
+        torch.backends.cudnn.allow_tf32 = False
+
+    from pymaf import load_model
+
+    model = load_model(args.checkpoint, data_root=args.data_root, device=device)
+    configs = build_configs(model, device, args.amp, not args.no_compile)
+    name_w = max(len(n) for n, _ in configs)
+    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
+          f"torch {torch.__version__}, threads {torch.get_num_threads()}, iters {args.iters}, warmup {args.warmup}")
+    print(f"{'batch':>5}  {'config':<{name_w}}  {'ms/batch':>9}  {'ms/image':>9}  {'images/s':>9}  {'vs baseline':>11}")
+    for batch in args.batch_sizes:
+        images = torch.randn(batch, 3, 224, 224, device=device)
+        seconds = time_configs(configs, images, args.iters, args.warmup)
+        base = seconds[0]
+        for (name, _), sec in zip(configs, seconds):
+            print(f"{batch:>5}  {name:<{name_w}}  {1e3 * sec:9.2f}  {1e3 * sec / batch:9.2f}  {batch / sec:9.1f}  "
+                  f"{base / sec:10.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
