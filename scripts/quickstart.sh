@@ -9,9 +9,5 @@ bash scripts/setup_env.sh
 PY=.venv/bin/python
 $PY scripts/check_data.py || true   # report only: missing licensed files are expected here
 $PY scripts/pose_body.py
-if [ -f train.py ]; then
-  $PY train.py --cfg configs/quickstart.yaml "$@"
-fi
-if [ -f eval.py ] && [ -f logs/quickstart/checkpoints/best.pt ]; then
-  $PY eval.py --dataset synthetic-val --checkpoint logs/quickstart/checkpoints/best.pt --out-dir logs/quickstart/eval
-fi
+$PY train.py --cfg configs/quickstart.yaml "$@"
+$PY eval.py --dataset synthetic-val --checkpoint logs/quickstart/checkpoints/best.pt --out-dir logs/quickstart/eval

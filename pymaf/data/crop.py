@@ -9,8 +9,8 @@ from that quantised transform, and so (by default) do the keypoint targets (§10
 Backends (the ``backend`` argument):
 - ``"spin"``: what SPIN / the conference code [P0] did with ``scipy.misc.imrotate``/``imresize`` and what the
   released checkpoint was trained on (§10.7): the float crop is *bytescaled* (min -> 0, max -> 255, jointly over
-  the channels), then rotated with PIL bilinear and resized with PIL bilinear (antialiased). Emulated exactly
-  with numpy + PIL.
+  the channels), then rotated with PIL bilinear and resized with PIL bilinear (antialiased). Emulated with the
+  same operations in numpy + PIL (the rotation computes only the window that the crop keeps).
 - ``"head"``: HEAD's pipeline: bilinear rotation of the float crop without stretching (skimage ``rotate``,
   here cv2 ``warpAffine``, same centre and direction), then PIL bicubic resize of the uint8 crop.
 """

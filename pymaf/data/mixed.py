@@ -136,13 +136,11 @@ class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
         per_epoch = int(self.counts[:, d].sum())
         n = self.sizes[d]
         pos = (epoch * per_epoch + np.arange(per_epoch, dtype=np.int64)) * self.world_size + self.rank
-        cycles, within = np.divmod(pos, n)
-        out = np.empty(per_epoch, np.int64)
-        for c in np.unique(cycles):
-            perm = np.random.default_rng([self.seed, d, int(c)]).permutation(n)
-            sel = cycles == c
-            out[sel] = perm[within[sel]]
-        return out
+        cycles, within = np.divmod(pos, n)  # pass over the dataset, position in that pass's permutation
+        first = int(cycles[0])  # per_epoch > 0: epoch_plan skips datasets that are never drawn
+        perms = np.stack([np.random.default_rng([self.seed, d, c]).permutation(n)
+                          for c in range(first, int(cycles[-1]) + 1)])
+        return perms[cycles - first, within]
 
     def epoch_plan(self, epoch: int) -> np.ndarray:
         """int64 [batches_per_epoch, batch_size]: flat indices of every batch of ``epoch`` for this rank."""
