@@ -83,3 +83,55 @@ def test_same_seed_same_bytes(synth_root, tmp_path):
     same, other = r.render_chunk(5, "train", [0])[0], r.render_chunk(6, "train", [0])[0]
     np.testing.assert_allclose(same["ann"]["pose"], load_spin_npz(a / "synthetic_train.npz").pose[0], atol=1e-6)
     assert np.abs(other["ann"]["pose"] - same["ann"]["pose"]).max() > 0.1
+
+
+def test_clothing_colours_every_vertex_and_marks_the_front(body_files):
+    from pymaf.body.smpl import build_smpl
+    from pymaf.data.synthetic import Clothing
+    smpl = build_smpl(body_files, "neutral")
+    clothing = Clothing(smpl.lbs_weights.numpy(), smpl.v_template.numpy())
+    m = clothing.masks
+    union = m["skin"] | m["shirt"] | m["sleeve"] | m["trousers"] | m["shin"] | m["shoes"]
+    assert union.all()  # every vertex gets a colour
+    assert m["hair"].any() and m["front"].any() and not (m["front"] & ~m["shirt"]).any()
+    z = smpl.v_template.numpy()[:, 2]  # SMPL faces +z: the print is on the front, the hair mostly at the back
+    assert z[m["front"]].mean() > z[m["shirt"] & ~m["front"]].mean()
+    cols = clothing.sample(np.random.default_rng(0))
+    assert cols.shape == (smpl.v_template.shape[0], 3) and np.isfinite(cols).all()
+    assert cols.min() >= 0 and cols.max() <= 1
+
+
+def test_pose_modes_stay_anatomical():
+    from scipy.spatial.transform import Rotation
+    from pymaf.data.synthetic import sample_body_pose
+    pose = sample_body_pose(np.random.default_rng(1), 200).reshape(200, 23, 3)
+    euler = Rotation.from_rotvec(pose.reshape(-1, 3)).as_euler("xyz").reshape(200, 23, 3)
+    knees = euler[:, [3, 4], 0]  # SMPL joints 4, 5 (body pose index = joint - 1): flexion only
+    assert knees.min() >= -1e-6 and knees.max() <= 2.2 + 1e-6
+    assert (np.abs(pose).max(-1) < np.pi).all()
+    left_up = euler[:, 15, 2] > 0.6  # left shoulder (joint 16) raised: an "up" arm mode
+    assert 0.05 < left_up.mean() < 0.5
+
+
+def test_ensure_synthetic_regenerates_stale_data(tmp_path, monkeypatch):
+    import json
+    from pymaf.config import load_config
+    from pymaf.data import synthetic
+    from pymaf.train.data_adapter import ensure_synthetic
+    calls = []
+
+    def fake_generate(root, num_train, num_val, seed):
+        calls.append((num_train, num_val, seed))
+        (Path(root) / "synthetic").mkdir(parents=True, exist_ok=True)
+        (Path(root) / "synthetic" / "info.json").write_text(json.dumps(dict(
+            version=synthetic.SYNTHETIC_VERSION, num_train=num_train, num_val=num_val, seed=seed)))
+
+    monkeypatch.setattr(synthetic, "generate_synthetic_dataset", fake_generate)
+    cfg = load_config(None, ["data.synthetic_num_train=7", "data.synthetic_num_val=3"])
+    ensure_synthetic(cfg, tmp_path)
+    ensure_synthetic(cfg, tmp_path)          # up to date: nothing to do
+    assert calls == [(7, 3, 0)]
+    info = tmp_path / "synthetic" / "info.json"
+    info.write_text(json.dumps({**json.loads(info.read_text()), "version": synthetic.SYNTHETIC_VERSION - 1}))
+    ensure_synthetic(cfg, tmp_path)          # another version: regenerated
+    assert calls == [(7, 3, 0), (7, 3, 0)]

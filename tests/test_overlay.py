@@ -93,3 +93,20 @@ def test_side_view(angle: float) -> None:
     width = lambda m: np.any(m, 0).sum()  # noqa: E731
     assert 0 < width(fg_side) < 0.5 * width(fg_front)
     assert np.all(side[~fg_side] == 25)
+
+
+def test_per_vertex_colours() -> None:
+    """Constant per-vertex colours render like the per-mesh colour; two colour halves split the silhouette."""
+    H = W = 64
+    v, faces = ellipsoid()
+    t = np.array([[0.0, 0.0, 4.0]], dtype=np.float32)
+    image = np.zeros((H, W, 3), np.uint8)
+    per_mesh = render_overlay(image, v[None], faces, t, 150.0, colors=[[0.2, 0.6, 0.9]])
+    per_vertex = render_overlay(image, v[None], faces, t, 150.0, colors=np.tile([0.2, 0.6, 0.9], (1, len(v), 1)))
+    assert np.abs(per_mesh.astype(int) - per_vertex).max() <= 1  # barycentric sums are 1 up to rounding
+    halves = np.where(v[:, :1] < 0, [1.0, 0.0, 0.0], [0.0, 0.0, 1.0])[None]  # left red, right blue
+    out = render_overlay(image, v[None], faces, t, 150.0, colors=halves)
+    sil = np.any(out > 0, -1)
+    cols = np.nonzero(sil.any(0))[0]
+    left, right = out[:, cols[0]:cols[0] + 5][sil[:, cols[0]:cols[0] + 5]], out[:, cols[-1] - 4:][sil[:, cols[-1] - 4:]]
+    assert np.all(left[:, 0] > left[:, 2]) and np.all(right[:, 2] > right[:, 0])

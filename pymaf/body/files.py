@@ -17,6 +17,7 @@ from pathlib import Path
 from pymaf import paths
 
 log = logging.getLogger("pymaf")
+_ANNOUNCED = "PYMAF_BUILTIN_ANNOUNCED"
 
 
 @dataclass(frozen=True)
@@ -101,5 +102,8 @@ def _builtin_root(cache: str) -> Path:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-    log.warning("using the built-in body model from %s (put the real SMPL files in <data_root>/smpl/ to use them)", target)
+    if not os.environ.get(_ANNOUNCED):  # inherited by worker processes: the log says it once per run
+        os.environ[_ANNOUNCED] = "1"
+        log.warning("using the built-in body model from %s (put the real SMPL files in <data_root>/smpl/ to use them)",
+                    target)
     return target

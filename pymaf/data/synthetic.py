@@ -4,13 +4,16 @@ Writes ``<data_root>/synthetic/images/{train,val}/NNNNNN.jpg`` and ``synthetic_{
 format (spec §4.1), so the same ``BaseDataset`` reads it. Uses the real SMPL when ``<data_root>/smpl/`` holds it,
 else the built-in body model (``pymaf.body.files.resolve_body_files``). Per sample:
 
-- pose: a relaxed standing pose perturbed joint by joint within per-joint limits (``JOINT_LIMITS``); global
+- pose: a mode per arm, leg and the spine (arm down/side/up/forward/bent, leg straight/forward/back/raised/side,
+  spine upright/bent) with jitter; the other joints perturbed around a relaxed pose within ``JOINT_LIMITS``; global
   orient = R_z(roll) R_x(180 deg) R_y(yaw) R_x(pitch): upright in the y-down camera, any heading (mostly towards
   the camera), small pitch, an in-plane roll;
-- shape: betas ~ N(0, 1) clipped to +-2.5; a per-person colour (random hue, saturation, value);
+- shape: betas ~ N(0, 1) clipped to +-2.5; clothing colours (``Clothing``: skin, hair, shirt with a lighter front,
+  trousers or shorts, shoes; random per person);
 - camera: full-image pinhole, focal length ``focal_range`` x max(H, W), principal point at the image centre;
   the person's distance gives a height of ``height_range`` x H and its box is placed at a random position;
-- background: a two-colour gradient + low-frequency colour noise + random rectangles/ellipses + pixel noise.
+- background: a two-colour gradient + low-frequency colour noise (+ random rectangles/ellipses when
+  ``background_shapes`` > 0) + pixel noise.
 
 Annotations (SPIN conventions: pixel (i, j) centred at integer coordinates (x=j, y=i)):
 ``part`` = the 24 J24 joints projected (``f X/Z + cam_center``), visibility 1 inside the image;
@@ -25,6 +28,7 @@ chunks single-threaded, so the same seed gives identical npz and JPEG bytes what
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import multiprocessing as mp
 import time
@@ -42,6 +46,7 @@ from pymaf.data.spin_npz import keypoint_box, save_spin_npz
 
 log = logging.getLogger("pymaf")
 
+SYNTHETIC_VERSION = 2  # bump when the renders change: a dataset of another version is regenerated
 SPLITS = {"train": 0, "val": 1}
 CHUNK = 25  # samples per body-model call; fixed so results do not depend on the worker count
 PELVIS_J24 = 14
@@ -89,18 +94,67 @@ class SyntheticConfig:
     image_size: tuple[int, int] = (256, 256)     # (H, W)
     focal_range: tuple[float, float] = (0.9, 1.8)  # focal length / max(H, W)
     height_range: tuple[float, float] = (0.55, 0.9)  # person height in the image / H
-    yaw_std_deg: float = 70.0     # heading around the vertical axis (0 = facing the camera)
+    yaw_std_deg: float = 40.0     # heading around the vertical axis (0 = facing the camera)
     pitch_std_deg: float = 8.0
     roll_std_deg: float = 12.0    # in-plane rotation
     beta_clip: float = 2.5
+    # Clutter: with random shapes behind the person a from-scratch backbone learns far slower (a quickstart
+    # run on CPU then learns little more than the mean of the training poses), so the default is none.
+    background_shapes: int = 0
     jpeg_quality: int = 92
 
 
+# Limb and torso "modes" (left side; the right side mirrors them), as Euler targets of the joints they set.
+# Poses of real people cluster (arms down, raised, forward; a step; a raised knee; a bend), and a network learns
+# such coarse, silhouette-level differences quickly, unlike independent noise on every joint.
+_ARM_MODES = {  # (shoulder 16, elbow 18)
+    "down": ((0.0, -0.2, -1.2), (0.0, -0.3, 0.0)),
+    "side": ((0.0, 0.0, -0.15), (0.0, -0.2, 0.0)),
+    "up": ((0.0, 0.0, 1.1), (0.0, -0.3, 0.0)),
+    "forward": ((0.0, -1.3, -0.2), (0.0, -0.2, 0.0)),
+    "bent": ((0.0, -0.4, -1.1), (0.0, -2.0, 0.0)),
+}
+_LEG_MODES = {  # (hip 1, knee 4)
+    "straight": ((-0.05, 0.0, 0.06), (0.1, 0.0, 0.0)),
+    "forward": ((-0.6, 0.0, 0.06), (0.3, 0.0, 0.0)),
+    "back": ((0.35, 0.0, 0.06), (0.7, 0.0, 0.0)),
+    "raised": ((-1.3, 0.0, 0.1), (1.6, 0.0, 0.0)),
+    "side": ((0.0, 0.0, 0.5), (0.1, 0.0, 0.0)),
+}
+_SPINE_MODES = {"upright": 0.03, "bent": 0.3}  # forward bend (x) of spine1, spine2 and spine3 each
+MODE_JITTER = 0.2  # radians, std of the per-angle jitter around a mode
+
+
+def _mirror(euler: np.ndarray) -> np.ndarray:
+    return euler * np.array([1.0, -1.0, -1.0])
+
+
 def sample_body_pose(rng: np.random.Generator, n: int) -> np.ndarray:
-    """[n, 69] axis-angle body poses (joints 1..23) around the relaxed pose, within ``JOINT_LIMITS``."""
-    c, lo, hi = JOINT_LIMITS[1:, 0], JOINT_LIMITS[1:, 1], JOINT_LIMITS[1:, 2]
-    euler = np.clip(c + rng.standard_normal((n, 23, 3)) * (hi - lo) / 4.0, lo, hi)
-    return Rotation.from_euler("xyz", euler.reshape(-1, 3)).as_rotvec().reshape(n, 69)
+    """[n, 69] axis-angle body poses (joints 1..23): a mode per arm, leg and the spine (``_ARM_MODES`` ...) with
+    jitter, the other joints around the relaxed pose within ``JOINT_LIMITS``."""
+    c, lo, hi = JOINT_LIMITS[:, 0], JOINT_LIMITS[:, 1], JOINT_LIMITS[:, 2]
+    euler = np.clip(c + rng.standard_normal((n, 24, 3)) * (hi - lo) / 8.0, lo, hi)
+    arms, legs = list(_ARM_MODES.values()), list(_LEG_MODES.values())
+    for k in range(n):
+        for (shoulder, elbow), mirror in ((16, 18), False), ((17, 19), True):
+            mode = arms[int(rng.integers(len(arms)))]
+            for j, target in zip((shoulder, elbow), mode):
+                euler[k, j] = _mirror(np.array(target)) if mirror else target
+        choices = legs
+        for (hip, knee), mirror in ((1, 4), False), ((2, 5), True):
+            mode = choices[int(rng.integers(len(choices)))]
+            if mode is _LEG_MODES["raised"]:  # at most one raised knee
+                choices = [m for m in legs if m is not mode]
+            for j, target in zip((hip, knee), mode):
+                euler[k, j] = _mirror(np.array(target)) if mirror else target
+        bend = list(_SPINE_MODES.values())[int(rng.integers(len(_SPINE_MODES)))]
+        euler[k, [3, 6, 9], 0] = bend
+        for j in (16, 17, 18, 19, 1, 2, 4, 5):
+            euler[k, j] += rng.standard_normal(3) * MODE_JITTER
+        euler[k, [4, 5], 0] = np.clip(euler[k, [4, 5], 0], 0.0, 2.2)  # knees do not bend backwards
+        euler[k, [18], 1] = np.clip(euler[k, 18, 1], -2.3, 0.0)       # nor elbows
+        euler[k, [19], 1] = np.clip(euler[k, 19, 1], 0.0, 2.3)
+    return Rotation.from_euler("xyz", euler[:, 1:].reshape(-1, 3)).as_rotvec().reshape(n, 69)
 
 
 def sample_global_orient(rng: np.random.Generator, n: int, cfg: SyntheticConfig) -> np.ndarray:
@@ -114,8 +168,9 @@ def sample_global_orient(rng: np.random.Generator, n: int, cfg: SyntheticConfig)
     return r.as_rotvec()
 
 
-def procedural_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """uint8 [h, w, 3] RGB: gradient + low-frequency colour noise + random shapes + pixel noise."""
+def procedural_background(rng: np.random.Generator, h: int, w: int, max_shapes: int = 0) -> np.ndarray:
+    """uint8 [h, w, 3] RGB: gradient + low-frequency colour noise + up to ``max_shapes`` random rectangles or
+    ellipses + pixel noise."""
     c1, c2 = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
     a = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[:h, :w].astype(np.float32)
@@ -125,7 +180,7 @@ def procedural_background(rng: np.random.Generator, h: int, w: int) -> np.ndarra
     low = rng.standard_normal((h // 32 + 2, w // 32 + 2, 3)).astype(np.float32)
     img += cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC) * rng.uniform(0, 35)
     img = np.clip(img, 0, 255).astype(np.uint8)
-    for _ in range(int(rng.integers(2, 9))):
+    for _ in range(int(rng.integers(0, max_shapes + 1))):
         color = tuple(int(v) for v in rng.integers(0, 256, 3))
         cx, cy = int(rng.integers(0, w)), int(rng.integers(0, h))
         sx, sy = int(rng.integers(w // 20, w // 3)), int(rng.integers(h // 20, h // 3))
@@ -137,9 +192,48 @@ def procedural_background(rng: np.random.Generator, h: int, w: int) -> np.ndarra
     return np.clip(img + noise, 0, 255).astype(np.uint8)
 
 
-def _person_color(rng: np.random.Generator) -> np.ndarray:
-    hsv = np.array([[[rng.uniform(0, 180), rng.uniform(40, 200), rng.uniform(130, 255)]]], np.uint8)
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32) / 255.0
+def _hsv(h: float, s: float, v: float) -> np.ndarray:
+    """One OpenCV HSV colour (h in 0..180, s and v in 0..255) -> RGB float in 0..1."""
+    return cv2.cvtColor(np.array([[[h, s, v]]], np.uint8), cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32) / 255.0
+
+
+# Garment regions by the SMPL joint that skins a vertex most (SMPL joint order, spec §2.1).
+_SKIN, _SHIRT, _SLEEVE, _TROUSERS, _SHIN, _SHOES = ((12, 15, 20, 21, 22, 23), (3, 6, 9, 13, 14, 16, 17), (18, 19),
+                                                    (0, 1, 2), (4, 5, 7, 8), (10, 11))
+
+
+class Clothing:
+    """Per-vertex colours of a simply dressed person: skin, hair, a shirt with a lighter front, trousers or shorts,
+    shoes. Hair at the back of the head and the shirt front make front and back distinguishable, as on a real
+    person; without them a single-colour body seen from behind looks like one seen from the front."""
+
+    def __init__(self, lbs_weights: np.ndarray, template: np.ndarray):
+        part = lbs_weights.argmax(1)
+        self.masks = {name: np.isin(part, ids) for name, ids in
+                      (("skin", _SKIN), ("shirt", _SHIRT), ("sleeve", _SLEEVE), ("trousers", _TROUSERS),
+                       ("shin", _SHIN), ("shoes", _SHOES))}
+        head = part == 15
+        hc = template[head].mean(0)
+        self.masks["hair"] = head & ((template[:, 2] < hc[2] + 0.02) | (template[:, 1] > hc[1] + 0.07))
+        torso_z = template[self.masks["shirt"]][:, 2].mean()
+        self.masks["front"] = self.masks["shirt"] & (template[:, 2] > torso_z)
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """[V, 3] RGB in 0..1 for one person."""
+        m = self.masks
+        skin = _hsv(rng.uniform(5, 20), rng.uniform(60, 150), rng.uniform(90, 240))
+        shirt = _hsv(rng.uniform(0, 180), rng.uniform(30, 230), rng.uniform(60, 250))
+        trousers = _hsv(rng.uniform(0, 180), rng.uniform(20, 200), rng.uniform(40, 200))
+        out = np.empty((len(m["skin"]), 3), np.float32)
+        out[m["skin"]] = skin
+        out[m["shirt"]] = shirt
+        out[m["front"]] = 0.55 * shirt + 0.45 * _hsv(rng.uniform(0, 180), rng.uniform(0, 255), 255)
+        out[m["sleeve"]] = shirt if rng.uniform() < 0.5 else skin
+        out[m["trousers"]] = trousers
+        out[m["shin"]] = trousers if rng.uniform() < 0.7 else skin
+        out[m["shoes"]] = _hsv(rng.uniform(0, 180), rng.uniform(0, 120), rng.uniform(20, 120))
+        out[m["hair"]] = _hsv(rng.uniform(5, 25), rng.uniform(40, 200), rng.uniform(15, 110))
+        return out
 
 
 class SyntheticRenderer:
@@ -150,6 +244,7 @@ class SyntheticRenderer:
         from pymaf.body.smpl import build_smpl
         self.files = resolve_body_files(data_root)
         self.smpl = build_smpl(self.files, "neutral").eval()
+        self.clothing = Clothing(self.smpl.lbs_weights.numpy(), self.smpl.v_template.numpy())
         self.cfg = cfg
 
     @torch.no_grad()
@@ -180,10 +275,9 @@ class SyntheticRenderer:
             target = pp + rng.uniform(-1, 1, 2) * slack
             txy = (target - pp) * depth / focal - mid[:2]
             trans = np.array([txy[0], txy[1], tz])
-            bg = procedural_background(rng, h, w)
-            color = _person_color(rng)
+            bg = procedural_background(rng, h, w, cfg.background_shapes)
             img = render_overlay(bg, verts[None], faces, trans[None], focal, (float(pp[0]), float(pp[1])),
-                                 colors=color[None])
+                                 colors=self.clothing.sample(rng)[None])
             j24 = joints[25:49] + trans
             part = np.zeros((24, 3))
             part[:, :2] = focal * j24[:, :2] / j24[:, 2:3] + (pp - 0.5)
@@ -217,6 +311,14 @@ def _write_chunk(job: tuple[int, str, list[int], str, str | None, SyntheticConfi
         (Path(out_dir) / f"{s['index']:06d}.jpg").write_bytes(buf.tobytes())
         rows.append((s["index"], s["ann"]))
     return rows
+
+
+def synthetic_dataset_info(data_root: Path | str) -> dict[str, Any] | None:
+    """The ``info.json`` of the generated dataset under ``<data_root>/synthetic`` (None when absent or unreadable)."""
+    try:
+        return json.loads((Path(data_root) / "synthetic" / "info.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def generate_synthetic_dataset(data_root: Path | str, num_train: int = 1000, num_val: int = 100, seed: int = 0,
@@ -254,5 +356,8 @@ def generate_synthetic_dataset(data_root: Path | str, num_train: int = 1000, num
         names = [f"images/{split}/{i:06d}.jpg" for i, _ in rows]
         out[split] = save_spin_npz(root / f"synthetic_{split}.npz", imgname=names,
                                    has_smpl=np.ones(n), gender=np.full(n, "n"), **fields)
+    info = dict(version=SYNTHETIC_VERSION, num_train=num_train, num_val=num_val, seed=seed,
+                image_size=list(cfg.image_size))
+    (root / "info.json").write_text(json.dumps(info, indent=1))
     log.info("synthetic dataset: %d train + %d val samples in %s (%.1f s)", num_train, num_val, root, time.time() - t0)
     return out

@@ -8,8 +8,7 @@ import cv2
 import numpy as np
 import torch
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from pymaf.data.dataset import IMG_MEAN, IMG_STD
 
 
 def square_boxes(boxes: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -37,8 +36,8 @@ def crop_image(image: np.ndarray, center: np.ndarray, side: float, res: int = 22
 def normalize_crops(crops: np.ndarray) -> torch.Tensor:
     """[K,res,res,3] uint8 RGB -> [K,3,res,res] float32, ImageNet mean/std (what the backbone expects)."""
     x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    mean = torch.from_numpy(IMG_MEAN).view(1, 3, 1, 1)
+    std = torch.from_numpy(IMG_STD).view(1, 3, 1, 1)
     return (x - mean) / std
 
 

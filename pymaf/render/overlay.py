@@ -81,9 +81,13 @@ def shade_meshes(verts_cam: Tensor, faces: ArrayLike, focal_length: float, princ
     lum = (AMBIENT + DIFFUSE * (normal @ light).clamp_min(0)).clamp_max(1.0)
     if colors is None:
         colors = [PALETTE[i % len(PALETTE)] for i in range(N)]
-    col = _as_tensor(colors, torch.float32, device).reshape(N, 3)
-    person = torch.div(fid, F, rounding_mode="floor")
-    rgb = torch.zeros(H * W, 3, device=device).index_copy(0, pix, col[person] * lum[:, None])
+    col = _as_tensor(colors, torch.float32, device)
+    if col.numel() == N * V * 3:  # per-vertex colours [N,V,3], interpolated with the barycentrics
+        vcol = col.reshape(N * V, 3)
+        albedo = sum(bary[:, k:k + 1] * vcol.index_select(0, tri[:, k]) for k in range(3))
+    else:
+        albedo = col.reshape(N, 3)[torch.div(fid, F, rounding_mode="floor")]
+    rgb = torch.zeros(H * W, 3, device=device).index_copy(0, pix, albedo * lum[:, None])
     return rgb.view(H, W, 3), hit
 
 
@@ -98,8 +102,8 @@ def render_overlay(image: ArrayLike, verts: ArrayLike, faces: ArrayLike, transla
     """Composite shaded meshes on an image.
 
     image [H,W,3] uint8 RGB, verts [N,V,3] (model frame, metres), faces [F,3], translation [N,3],
-    focal_length in pixels, principal_point (cx, cy) (None = image centre), colors [N,3] in 0..1 (None = palette,
-    person 0 purple), alpha = mesh opacity -> [H,W,3] uint8 RGB. Pixels off the meshes are unchanged.
+    focal_length in pixels, principal_point (cx, cy) (None = image centre), colors [N,3] or per vertex [N,V,3]
+    in 0..1 (None = palette, person 0 purple), alpha = mesh opacity -> [H,W,3] uint8 RGB. Pixels off the meshes are unchanged.
     """
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -222,6 +223,32 @@ class Trainer:
         self.scaler.update()
         return total.detach(), {k: v.detach() for k, v in losses.items()}
 
+    @torch.no_grad()
+    def log_predictions(self, batch: dict[str, Any], n: int = 4) -> None:
+        """TensorBoard image ``train/mesh_pred``: the first ``n`` input crops | the predicted mesh over them
+        (eval-mode forward, crop camera of spec §1.8)."""
+        if not self.info.is_main:
+            return
+        from pymaf.data.dataset import IMG_MEAN, IMG_STD
+        from pymaf.geometry import cam_to_translation
+        from pymaf.render.overlay import render_overlay
+        model = unwrap(self.model)
+        model.eval()
+        try:
+            img = batch["img"][:n].float()
+            last = model(img.contiguous(memory_format=torch.channels_last) if self.cfg.runtime.channels_last
+                         else img)["smpl_out"][-1]
+        finally:
+            model.train()
+        crops = (img.permute(0, 2, 3, 1).cpu().numpy() * IMG_STD + IMG_MEAN).clip(0, 1)
+        crops = (crops * 255).round().astype("uint8")
+        trans = cam_to_translation(last["pred_cam"].float(), FOCAL, CROP)
+        tiles = [np.concatenate([c, render_overlay(c, last["verts"][i:i + 1].float(), self.smpl.faces,
+                                                    trans[i:i + 1], FOCAL, (CROP / 2, CROP / 2),
+                                                    device=self.device)], axis=0)
+                 for i, c in enumerate(crops)]
+        self.log.image("train/mesh_pred", self.step, torch.from_numpy(np.concatenate(tiles, axis=1)))
+
     def _batches(self) -> Iterator[dict[str, Any]]:
         """Batches from the current (epoch, batch_in_epoch) onward, epoch after epoch."""
         epoch, start = self.epoch, self.batch_in_epoch
@@ -275,6 +302,8 @@ class Trainer:
                                                  "step_time": t_step, "samples_per_s": n / max(t_step, 1e-9)},
                                      "perf/")
                 self.log.progress(1, loss=float(total), sps=n / max(t_step, 1e-9))
+                if cfg.train.vis_every > 0 and self.step % cfg.train.vis_every == 0:
+                    self.log_predictions(batch)
                 if self.step % cfg.train.checkpoint_every == 0:
                     self.save()
                 if self.step % val_every == 0 and self.step < self.total_steps:
