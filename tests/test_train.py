@@ -71,6 +71,10 @@ def test_exact_resume(data_root: Path, tmp_path: Path) -> None:
     assert resumed.losses == pytest.approx(full.losses[2:], rel=1e-5, abs=1e-6)   # crosses an epoch boundary
     events = b"".join(p.read_bytes() for p in (tmp_path / "a").rglob("events.out.tfevents*"))
     assert b"train/mesh_pred" in events and b"losses/loss" in events
+    # the trainer's checkpoints load without unpickling arbitrary objects (eval.py / demo.py use weights_only)
+    from pymaf.checkpoint import read_checkpoint
+    state, meta = read_checkpoint(tmp_path / "a" / "checkpoints" / "latest.pt")
+    assert meta["total_step_count"] == 4 and any(k.startswith("regressor.") for k in state)
 
 
 def test_nan_loss_stops_and_keeps_checkpoint(data_root: Path, tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ else the built-in body model (``pymaf.body.files.resolve_body_files``). Per samp
   trousers or shorts, shoes; random per person);
 - camera: full-image pinhole, focal length ``focal_range`` x max(H, W), principal point at the image centre;
   the person's distance gives a height of ``height_range`` x H and its box is placed at a random position;
-- background: a two-colour gradient + low-frequency colour noise (+ random rectangles/ellipses when
-  ``background_shapes`` > 0) + pixel noise.
+- background: one random colour + pixel noise (``background='textured'``: a two-colour gradient + low-frequency
+  colour noise + up to ``background_shapes`` random rectangles/ellipses + pixel noise).
 
 Annotations (SPIN conventions: pixel (i, j) centred at integer coordinates (x=j, y=i)):
 ``part`` = the 24 J24 joints projected (``f X/Z + cam_center``), visibility 1 inside the image;
@@ -46,7 +46,7 @@ from pymaf.data.spin_npz import keypoint_box, save_spin_npz
 
 log = logging.getLogger("pymaf")
 
-SYNTHETIC_VERSION = 2  # bump when the renders change: a dataset of another version is regenerated
+SYNTHETIC_VERSION = 3  # bump when the renders change: a dataset of another version is regenerated
 SPLITS = {"train": 0, "val": 1}
 CHUNK = 25  # samples per body-model call; fixed so results do not depend on the worker count
 PELVIS_J24 = 14
@@ -98,9 +98,10 @@ class SyntheticConfig:
     pitch_std_deg: float = 8.0
     roll_std_deg: float = 12.0    # in-plane rotation
     beta_clip: float = 2.5
-    # Clutter: with random shapes behind the person a from-scratch backbone learns far slower (a quickstart
-    # run on CPU then learns little more than the mean of the training poses), so the default is none.
-    background_shapes: int = 0
+    # Clutter: on textured backgrounds (gradients, colour noise, shapes) a from-scratch backbone learns far
+    # slower: a few-minute CPU run then learns little more than the mean of the training poses. Hence plain.
+    background: str = "plain"     # 'plain' or 'textured'
+    background_shapes: int = 0    # up to this many random shapes on a textured background
     jpeg_quality: int = 92
 
 
@@ -168,9 +169,16 @@ def sample_global_orient(rng: np.random.Generator, n: int, cfg: SyntheticConfig)
     return r.as_rotvec()
 
 
-def procedural_background(rng: np.random.Generator, h: int, w: int, max_shapes: int = 0) -> np.ndarray:
-    """uint8 [h, w, 3] RGB: gradient + low-frequency colour noise + up to ``max_shapes`` random rectangles or
-    ellipses + pixel noise."""
+def procedural_background(rng: np.random.Generator, h: int, w: int, style: str = "plain",
+                          max_shapes: int = 0) -> np.ndarray:
+    """uint8 [h, w, 3] RGB. ``plain``: one random colour + pixel noise. ``textured``: a two-colour gradient +
+    low-frequency colour noise + up to ``max_shapes`` random rectangles or ellipses + pixel noise."""
+    if style == "plain":
+        img = np.broadcast_to(rng.uniform(25, 230, 3).astype(np.float32), (h, w, 3))
+        noise = rng.standard_normal((h, w, 3)).astype(np.float32) * rng.uniform(0, 5)
+        return np.clip(img + noise, 0, 255).astype(np.uint8)
+    if style != "textured":
+        raise ValueError(f"synthetic background style must be 'plain' or 'textured', got {style!r}")
     c1, c2 = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
     a = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[:h, :w].astype(np.float32)
@@ -275,7 +283,7 @@ class SyntheticRenderer:
             target = pp + rng.uniform(-1, 1, 2) * slack
             txy = (target - pp) * depth / focal - mid[:2]
             trans = np.array([txy[0], txy[1], tz])
-            bg = procedural_background(rng, h, w, cfg.background_shapes)
+            bg = procedural_background(rng, h, w, cfg.background, cfg.background_shapes)
             img = render_overlay(bg, verts[None], faces, trans[None], focal, (float(pp[0]), float(pp[1])),
                                  colors=self.clothing.sample(rng)[None])
             j24 = joints[25:49] + trans

@@ -17,8 +17,12 @@ import torch
 
 
 def rng_state() -> dict[str, Any]:
-    """Every RNG the training loop draws from: python, numpy, torch CPU (and CUDA when present)."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG the training loop draws from: python, numpy, torch CPU (and CUDA when present), as types that
+    ``torch.load(weights_only=True)`` reads (the numpy key array as an int64 tensor), so that every checkpoint
+    the trainer writes loads without unpickling arbitrary objects."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"python": random.getstate(), "torch": torch.get_rng_state(),
+             "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss))}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -26,7 +30,8 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.int64).astype(np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
@@ -72,7 +77,7 @@ def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--resume: no checkpoint at {path} (expected <log_dir>/checkpoints/latest.pt)")
-    state = torch.load(path, map_location=map_location, weights_only=False)
+    state = torch.load(path, map_location=map_location, weights_only=True)
     for key in ("model", "optimizer", "rng", "total_step_count"):
         if key not in state:
             raise ValueError(f"{path}: not a training checkpoint (missing key '{key}')")

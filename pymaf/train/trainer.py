@@ -131,9 +131,9 @@ def build_model(cfg: Config, data_root: Path, device: torch.device) -> nn.Module
     from pymaf.model.pymaf import PyMAF
     body = resolve_body_files(data_root)
     model = PyMAF(cfg.model, build_smpl(body), load_mean_params(body.mean_params))
-    if cfg.train.pretrained_checkpoint:
-        st = torch.load(cfg.train.pretrained_checkpoint, map_location="cpu", weights_only=False)
-        model.load_state_dict(st.get("model", st))
+    if cfg.train.pretrained_checkpoint:  # ours or the official one (key mapping of pymaf.checkpoint)
+        from pymaf.checkpoint import load_checkpoint
+        load_checkpoint(model, cfg.train.pretrained_checkpoint)
     return model.to(device)
 
 
