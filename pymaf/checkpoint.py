@@ -247,6 +247,25 @@ def load_checkpoint(model: nn.Module, path_or_state: Any, trusted: bool = False)
     return report
 
 
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """torch.save to a temporary file in the same folder, fsync, then os.replace: a reader never sees a
+    half-written checkpoint and a crash mid-write leaves the previous file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
 def save_model_checkpoint(path: str | os.PathLike, model: nn.Module, extra: dict[str, Any] | None = None) -> None:
     """Write ``{'format', 'version', 'arch', 'model': state_dict, **extra}`` atomically (temp file in the same
     folder, fsync, ``os.replace``). The state dict holds no SMPL arrays (they are non-persistent buffers).
@@ -260,16 +279,4 @@ def save_model_checkpoint(path: str | os.PathLike, model: nn.Module, extra: dict
         raise ValueError(f"save_model_checkpoint: extra must not use the reserved keys {clash}")
     payload = {"format": FORMAT, "version": VERSION, "arch": "hmr" if isinstance(net, HMR) else "pymaf",
                "model": net.state_dict(), **extra}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_save(payload, path)

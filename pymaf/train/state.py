@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
 
 
 def rng_state() -> dict[str, Any]:
@@ -44,25 +44,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """torch.save to a temporary file in the same folder, fsync, then os.replace: a reader never sees a
-    half-written checkpoint and a crash mid-write leaves the previous file intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
-
-
 def make_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: Any, step: int, epoch: int,
                batch_in_epoch: int, best: float, config: dict, sampler_state: dict | None = None) -> dict[str, Any]:
     """The checkpoint dict (official keys 'model', 'optimizer', 'epoch', 'total_step_count' kept, §3.8)."""
@@ -73,7 +54,7 @@ def make_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler:
 
 
 def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a training checkpoint written by :func:`atomic_save` / :func:`make_state`."""
+    """Read a training checkpoint written by the trainer (:func:`make_state`, ``pymaf.checkpoint.atomic_save``)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--resume: no checkpoint at {path} (expected <log_dir>/checkpoints/latest.pt)")

@@ -25,7 +25,8 @@ from pymaf.losses import compute_losses
 from pymaf.train import data_adapter as dada
 from pymaf.train.dist import DistInfo, any_true, barrier, init_from_env, process_device, unwrap, wrap_model
 from pymaf.train.logging import TrainLogger
-from pymaf.train.state import atomic_save, load_state, make_state, seed_everything, set_rng_state
+from pymaf.checkpoint import atomic_save
+from pymaf.train.state import load_state, make_state, seed_everything, set_rng_state
 
 FOCAL, CROP = 5000.0, 224.0
 
