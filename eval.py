@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from pymaf.data.loader import default_num_workers
 from pymaf.eval import DATASETS, evaluate
 
 
@@ -26,7 +27,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--cfg", default=None, help="YAML config of the model (default: the built-in defaults)")
     p.add_argument("--opts", nargs="*", default=[], help="config overrides KEY=VALUE")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--num-workers", type=int, default=4)
+    p.add_argument("--num-workers", type=int, default=min(4, default_num_workers()),
+                   help="DataLoader workers (default: min(4, available cores))")
     p.add_argument("--out-dir", default="logs/eval", help="where the JSON report (and samples npz) go")
     p.add_argument("--save-samples", action="store_true", help="also save per-sample predictions and errors")
     p.add_argument("--coco-official-scores", action="store_true",
