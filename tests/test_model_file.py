@@ -21,24 +21,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def random_smpl_model(seed: int = 0) -> dict:
-    """A random model in the official SMPL .pkl layout (real shapes, sparse J_regressor, uint32 f,
-    root parent 2**32-1 as in the released files)."""
-    rng = np.random.default_rng(seed)
-    V = mf.NUM_VERTS
-    jreg = np.zeros((24, V))
-    for j in range(24):
-        jreg[j, rng.choice(V, 8, replace=False)] = rng.dirichlet(np.ones(8))
-    weights = rng.random((V, 24)) ** 4
-    weights /= weights.sum(1, keepdims=True)
-    return {
-        "v_template": rng.normal(scale=0.3, size=(V, 3)),
-        "shapedirs": rng.normal(scale=0.01, size=(V, 3, 10)),
-        "posedirs": rng.normal(scale=0.01, size=(V, 3, 207)),
-        "J_regressor": sp.csc_matrix(jreg),
-        "weights": weights,
-        "kintree_table": np.array([[2**32 - 1] + J.SMPL_PARENTS[1:], list(range(24))], dtype=np.int64),
-        "f": rng.integers(0, V, size=(mf.NUM_FACES, 3)).astype(np.uint32),
-    }
+    """``test_smpl.random_model`` in the official SMPL .pkl layout of the released files: sparse J_regressor,
+    uint32 f, root parent 2**32-1."""
+    from test_smpl import random_model
+    m = random_model(seed)
+    kintree = m["kintree_table"].astype(np.int64)
+    kintree[0, 0] = 2**32 - 1
+    return {**m, "J_regressor": sp.csc_matrix(m["J_regressor"]), "kintree_table": kintree,
+            "f": m["f"].astype(np.uint32)}
 
 
 # ---------------------------------------------------------------- writing Python-2 style chumpy pickles

@@ -153,8 +153,8 @@ def sample_body_pose(rng: np.random.Generator, n: int) -> np.ndarray:
         for j in (16, 17, 18, 19, 1, 2, 4, 5):
             euler[k, j] += rng.standard_normal(3) * MODE_JITTER
         euler[k, [4, 5], 0] = np.clip(euler[k, [4, 5], 0], 0.0, 2.2)  # knees do not bend backwards
-        euler[k, [18], 1] = np.clip(euler[k, 18, 1], -2.3, 0.0)       # nor elbows
-        euler[k, [19], 1] = np.clip(euler[k, 19, 1], 0.0, 2.3)
+        euler[k, 18, 1] = np.clip(euler[k, 18, 1], -2.3, 0.0)         # nor elbows (left flexion is -y)
+        euler[k, 19, 1] = np.clip(euler[k, 19, 1], 0.0, 2.3)
     return Rotation.from_euler("xyz", euler[:, 1:].reshape(-1, 3)).as_rotvec().reshape(n, 69)
 
 
