@@ -32,6 +32,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from pymaf.errors import CheckpointError  # re-exported: pymaf.checkpoint.CheckpointError
+
 log = logging.getLogger("pymaf")
 
 FORMAT = "pymaf-checkpoint"
@@ -42,8 +44,6 @@ _DMAP = re.compile(r"^maf_extractor\.(\d+)\.Dmap$")
 _INIT = re.compile(r"^regressor\.(\d+)\.init_(pose|shape|cam)$")
 
 
-class CheckpointError(ValueError):
-    """A checkpoint does not match the model (names listed in the message)."""
 
 
 @dataclass

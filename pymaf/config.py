@@ -18,9 +18,7 @@ from typing import Any
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A config file or override has an unknown key or a value of the wrong type."""
+from pymaf.errors import ConfigError
 
 
 def opt(default: Any, help: str) -> Any:  # noqa: A002 - "help" reads best at call sites

@@ -38,6 +38,8 @@ from typing import Any, BinaryIO, Mapping
 
 import numpy as np
 
+from pymaf.errors import DataError
+
 # key -> trailing shape (after N). Fields not listed here are passed through as `extra`.
 FIELD_SHAPES: dict[str, tuple[int, ...]] = {
     "imgname": (), "center": (2,), "scale": (), "part": (24, 3), "openpose": (25, 3), "S": (24, 4),
@@ -49,7 +51,7 @@ STRING_FIELDS = ("imgname", "gender", "maskname", "partname")
 GENDER_CODES = {"m": 0, "f": 1, "n": -1}  # anything else -> 1 (official: "not 'm'" means female)
 
 
-class SpinFormatError(ValueError):
+class SpinFormatError(DataError):
     """A SPIN-format file or array set that does not match the table in this module."""
 
 

@@ -21,6 +21,8 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from pymaf.errors import InputError
+
 # torchvision person detectors we can load from a local file: name -> (builder, checkpoint file name)
 DETECTORS = {
     "fasterrcnn": ("fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"),
@@ -31,7 +33,7 @@ DETECTORS = {
 PERSON_LABEL = 1  # COCO category id of "person" in torchvision detectors
 
 
-class DetectorUnavailable(RuntimeError):
+class DetectorUnavailable(InputError, RuntimeError):
     """No detector weights on this machine (we never download)."""
 
 

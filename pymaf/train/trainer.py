@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from pymaf.config import Config, save_config, to_dict
+from pymaf.errors import RunError
 from pymaf.geometry import axis_angle_to_rotmat, estimate_translation
 from pymaf.losses import compute_losses
 from pymaf.train import data_adapter as dada
@@ -31,7 +32,7 @@ from pymaf.train.state import load_state, make_state, seed_everything, set_rng_s
 FOCAL, CROP = 5000.0, 224.0
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(RunError):
     """A loss became NaN/inf; the message names the step and the batch's samples."""
 
 
