@@ -123,7 +123,10 @@ def rotmat_to_axis_angle(R: Tensor) -> Tensor:
     n2 = (v * v).sum(-1)
     small = n2 < (1e-10 if R.dtype == torch.float64 else 1e-6)
     n = torch.sqrt(torch.where(small, torch.ones_like(n2), n2))
-    factor = torch.where(small, 2 / w - (2 / 3) * n2 / w ** 3, 2 * torch.atan2(n, w) / n)
+    # torch.where differentiates both branches: the Taylor branch must stay finite where it is not taken
+    # (w -> 0 at θ = π, which is the mean global orientation), else 0·inf turns the gradient into NaN
+    w_small = torch.where(small, w, torch.ones_like(w))
+    factor = torch.where(small, 2 / w_small - (2 / 3) * n2 / w_small ** 3, 2 * torch.atan2(n, w) / n)
     return v * factor[..., None]
 
 

@@ -99,6 +99,20 @@ def test_axis_angle_gradients_finite_at_zero():
     assert torch.isfinite(R.grad).all()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("angle", [0.0, 1e-4, 0.5, math.pi - 1e-3, math.pi - 1e-6, math.pi])
+def test_rotmat_to_axis_angle_gradient_finite_at_zero_and_pi(dtype, angle):
+    # the mean global orientation is exactly π about x: a loss on it must not turn every gradient into NaN
+    axes = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0.6, 0, 0.8]], dtype=dtype)
+    R = G.axis_angle_to_rotmat(axes * angle).detach().requires_grad_(True)
+    aa = G.rotmat_to_axis_angle(R)
+    (aa * torch.arange(1.0, 4.0, dtype=dtype)).sum().backward()
+    assert torch.isfinite(R.grad).all()
+    # the value is right too (up to the axis sign at exactly π)
+    got = G.axis_angle_to_rotmat(aa.detach())
+    torch.testing.assert_close(got, R.detach(), atol=1e-5 if dtype == torch.float32 else 1e-9, rtol=0)
+
+
 # ------------------------------------------------------------------------------------------------ projections
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_projection_closed_forms(dtype):

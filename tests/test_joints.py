@@ -29,7 +29,14 @@ def test_sizes():
     assert len(J.H36M_TO_J17) == 17 and J.H36M_TO_J14 == J.H36M_TO_J17[:14]
     assert J.J24_TO_J14 == J.J24_TO_J17[:14] and len(J.J24_TO_J19) == 19
     assert sorted(J.J24_TO_JCOCO) == sorted(set(J.J24_TO_JCOCO)) and len(J.J24_TO_JCOCO) == 17
-    assert len(J.SMPL_POSE_FLIP_PERM) == 72 and len(J.SMPL_J49_FLIP_PERM) == 73
+    assert len(J.SMPL_POSE_FLIP_PERM) == 72 and len(J.SMPL_J49_FLIP_PERM) == 49
+
+
+def test_smpl_j49_flip_perm_is_the_official_one():
+    # §2.4: the 25 OpenPose entries of J49_FLIP_PERM, then 25 + SMPL_JOINTS_FLIP_PERM (49 entries, not 73)
+    assert J.SMPL_J49_FLIP_PERM[:25] == J.J49_FLIP_PERM[:25]
+    assert J.SMPL_J49_FLIP_PERM[25:] == [25 + i for i in J.SMPL_JOINTS_FLIP_PERM]
+    assert sorted(J.SMPL_J49_FLIP_PERM) == list(range(49))
 
 
 def test_idx431():
@@ -57,7 +64,7 @@ def test_extra_joints_named_consistently():
     (J.SMPL_JOINTS_FLIP_PERM, J.SMPL_JOINT_NAMES),
     (J.J24_FLIP_PERM, J.JOINT_NAMES[25:]),
     (J.J49_FLIP_PERM, J.JOINT_NAMES),
-    (J.SMPL_J49_FLIP_PERM, J.JOINT_NAMES + J.SMPL_JOINT_NAMES),
+    (J.SMPL_J49_FLIP_PERM, J.JOINT_NAMES[:25] + J.SMPL_JOINT_NAMES),
 ])
 def test_flip_perms_are_mirror_involutions(perm, names):
     assert sorted(perm) == list(range(len(perm)))

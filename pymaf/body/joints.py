@@ -80,8 +80,9 @@ J49_FLIP_PERM: list[int] = (
     [0, 1, 5, 6, 7, 2, 3, 4, 8, 12, 13, 14, 9, 10, 11, 16, 15, 18, 17, 22, 23, 24, 19, 20, 21]
     + [25 + i for i in J24_FLIP_PERM]
 )
-# J49 followed by the 24 SMPL joints (used only for SURREAL in the official code, §2.4).
-SMPL_J49_FLIP_PERM: list[int] = J49_FLIP_PERM + [49 + i for i in SMPL_JOINTS_FLIP_PERM]
+# The 25 OpenPose joints followed by the 24 SMPL joints (instead of J24): 49 entries, as the official constant
+# (used only for SURREAL there, §2.4).
+SMPL_J49_FLIP_PERM: list[int] = J49_FLIP_PERM[:25] + [25 + i for i in SMPL_JOINTS_FLIP_PERM]
 
 # Appendix A: the 431 SMPL vertices selected by GraphCMR's Dmap = D[1] @ D[0] (row i -> vertex IDX431[i]).
 IDX431: list[int] = [
