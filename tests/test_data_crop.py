@@ -10,7 +10,7 @@ import pytest
 from pymaf.body.joints import J24_FLIP_PERM, J49_FLIP_PERM, flip_keypoints
 from pymaf.data.augment import (IDENTITY, AugmentConfig, AugmentParams, augment_joints3d, augment_pose,
                                 rotate_global_orient, sample_augmentation)
-from pymaf.data.crop import bytescale, crop_image, get_affine, keypoints_to_crop, transform_points
+from pymaf.data.crop import bytescale, crop_box, crop_image, get_affine, keypoints_to_crop, transform_points
 from pymaf.data.dataset import IMG_MEAN, IMG_STD, BaseDataset
 from pymaf.data.spin_npz import save_spin_npz
 
@@ -90,7 +90,12 @@ def test_flipped_sample_equals_sample_of_flipped_image(tmp_path, backend):
     rng = np.random.default_rng(1)
     img = cv2.GaussianBlur((rng.random((H, W, 3)) * 255).astype(np.uint8), (9, 9), 3)
     part = np.concatenate([rng.uniform([20, 20], [W - 20, H - 20], (24, 2)), np.ones((24, 1))], 1)
-    center, scale = np.array([150.0, 120.0]), 1.12  # 224 px box: integer crop corners on both sides
+    # a box whose official (truncated, §4.3) corners are mirror images of each other in the flipped image:
+    # with 1.12 (200·1.12 = 224.00000000000003) the truncation moves one side by a pixel, as in the official code
+    center, scale = np.array([150.0, 120.0]), 1.28
+    ua, ba, _ = crop_box(center, scale, 224)
+    ub, bb, _ = crop_box(np.array([W - center[0], center[1]]), scale, 224)
+    assert (W - ba[0], W - ua[0]) == (ub[0], bb[0])
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     a = _dataset(tmp_path / "a", img, center, scale, part, crop_backend=backend, keypoint_quirks=False)
@@ -125,7 +130,10 @@ def test_spin_backend_stretches_contrast_and_head_does_not():
 def test_rotation_of_3d_joints_pose_and_2d_keypoints_agree():
     rng = np.random.default_rng(2)
     S = np.concatenate([rng.normal(size=(24, 3)) * 0.4, np.ones((24, 1))], 1).astype(np.float32)
-    rot, center, scale, k = 33.0, np.array([160.0, 120.0]), 1.0, 100.0
+    # scale 1.28: the official truncated box is exactly 256 px about the centre (with 1.0 it is not, §4.3)
+    rot, center, scale, k = 33.0, np.array([160.0, 120.0]), 1.28, 100.0
+    ul, br, _ = crop_box(center, scale, 224)
+    assert ((ul + br) / 2 == center).all() and (br - ul == 256).all()
     kp = center + k * S[:, :2] - 0.5  # orthographic projection, pixel-centre convention
     u = keypoints_to_crop(kp, center, scale, 224, rot, quirks=False)
     S_rot = augment_joints3d(S, AugmentParams(rot=rot))
@@ -164,3 +172,78 @@ def test_use_augmentation_false_disables_everything(tmp_path):
     assert float(a["scale"]) == pytest.approx(1.3) and int(a["is_flipped"]) == 0 and float(a["rot_angle"]) == 0
     assert not all((on[(0, s)]["img"] == a["img"]).all() for s in range(3))  # augmentation does change things
     assert (on[(0, 7)]["img"] == on[(0, 7)]["img"]).all()  # and is reproducible from the key's seed
+
+
+# ---------------------------------------------------------------------------------- official quantisation (§4.3)
+def _official_transform(pt, center, scale, res, invert=False, rot=0.0):
+    """The official point transform written out from spec §4.3 (float64, per point, truncation by astype(int))."""
+    h = 200 * scale
+    t = np.zeros((3, 3))
+    t[0, 0] = float(res) / h
+    t[1, 1] = float(res) / h
+    t[0, 2] = res * (-float(center[0]) / h + .5)
+    t[1, 2] = res * (-float(center[1]) / h + .5)
+    t[2, 2] = 1
+    if rot != 0:
+        rad = -rot * np.pi / 180
+        sn, cs = np.sin(rad), np.cos(rad)
+        r = np.zeros((3, 3))
+        r[0, :2] = [cs, -sn]
+        r[1, :2] = [sn, cs]
+        r[2, 2] = 1
+        tm = np.eye(3)
+        tm[0, 2] = -res / 2
+        tm[1, 2] = -res / 2
+        ti = tm.copy()
+        ti[:2, 2] *= -1
+        t = np.dot(ti, np.dot(r, np.dot(tm, t)))
+    if invert:
+        t = np.linalg.inv(t)
+    new = np.dot(t, np.array([pt[0] - 1, pt[1] - 1, 1.0]))
+    return new[:2].astype(int) + 1
+
+
+def test_integer_boxes_and_keypoints_truncate_exactly_as_the_official_transform(tmp_path):
+    # H36M-style boxes: integer centres, scales on pixel boundaries; integer keypoints. The float64 product
+    # is truncated as it is (an inverse that lands on 299.99999999999994 gives 299), in the dataset too.
+    rng = np.random.default_rng(5)
+    centers = np.concatenate([rng.integers(100, 900, (40, 2)), [[500, 500], [112, 112]]]).astype(np.float64)
+    scales = np.array([1.0, 1.2, 0.9, 1.1, 2.0, 1.12, 0.56, 3.3])
+    kps = rng.integers(0, 1000, (24, 2)).astype(np.float64)
+    moved = 0
+    for c in centers:
+        for s in scales:
+            ul = _official_transform([1, 1], c, s, 224, invert=True) - 1
+            br = _official_transform([225, 225], c, s, 224, invert=True) - 1
+            got_ul, got_br, _ = crop_box(c, s, 224)
+            np.testing.assert_array_equal(got_ul, ul)
+            np.testing.assert_array_equal(got_br, br)
+            moved += int((ul != np.round(c - 100 * s)).any())
+            for rot in (0.0, 30.0):
+                want = np.array([_official_transform(k + 1, c, s, 224, rot=rot) for k in kps]) * 2.0 / 224 - 1
+                np.testing.assert_array_equal(keypoints_to_crop(kps, c, s, 224, rot, quirks=True), want)
+    assert moved > 0  # the case this guards: truncation below a whole pixel happens for such boxes
+    # through the npz and the dataset: centre/scale/keypoints stay float64 (a float32 copy moves 1.2 and 0.9)
+    c, s = np.array([500.0, 377.0]), 0.9
+    img = np.zeros((1000, 1000, 3), np.uint8)
+    part = np.concatenate([kps, np.ones((24, 1))], 1)
+    ds = _dataset(tmp_path, img, c, s, part)
+    assert ds.ann.center.dtype == np.float64 and ds.ann.scale.dtype == np.float64
+    sample = ds.process(0, img, IDENTITY)
+    want = np.array([_official_transform(k + 1, c, s, 224) for k in kps]) * 2.0 / 224 - 1
+    np.testing.assert_array_equal(sample["keypoints"][25:, :2].numpy(), want.astype(np.float32))
+
+
+def test_pixel_noise_truncates_to_whole_levels_as_the_official_uint8_store():
+    from pymaf.data.augment import augment_pixels
+    rng = np.random.default_rng(6)
+    crop = rng.integers(0, 256, (8, 9, 3)).astype(np.uint8)
+    noise = (0.7, 1.3, 1.0123)
+    out = augment_pixels(crop, AugmentParams(noise=noise))
+    want = crop.copy()  # official: rgb[:, :, c] = min(255, max(0, rgb[:, :, c] * pn[c])) into the uint8 array
+    for ch in range(3):
+        want[:, :, ch] = np.minimum(255.0, np.maximum(0.0, crop[:, :, ch] * noise[ch]))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, want.astype(np.float32))
+    flipped = augment_pixels(crop, AugmentParams(flip=True, noise=noise))
+    np.testing.assert_array_equal(flipped, want[:, ::-1].astype(np.float32))  # flip, then noise (§4.4)

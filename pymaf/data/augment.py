@@ -80,10 +80,14 @@ def augment_joints3d(joints: np.ndarray, params: AugmentParams, perm: list[int] 
 
 
 def augment_pixels(crop: np.ndarray, params: AugmentParams) -> np.ndarray:
-    """crop [H, W, 3] uint8 RGB -> float32 [H, W, 3] in 0..255: flip, then per-channel noise, clipped (§4.4)."""
+    """crop [H, W, 3] uint8 RGB -> float32 [H, W, 3] in 0..255: flip, then per-channel noise (§4.4).
+
+    As the official ``rgb_processing``: the float64 product ``crop · noise`` is clipped to [0, 255] and stored back
+    into the uint8 crop, i.e. truncated to whole grey levels (keeping floats would be +0.5 level brighter on
+    average than what the released checkpoint was trained on)."""
     img = crop[:, ::-1] if params.flip else crop
-    img = img.astype(np.float32)
     if params.noise != (1.0, 1.0, 1.0):
-        img *= np.asarray(params.noise, dtype=np.float32)
-        np.clip(img, 0.0, 255.0, out=img)
-    return img
+        noisy = img * np.asarray(params.noise, dtype=np.float64)
+        np.clip(noisy, 0.0, 255.0, out=noisy)
+        img = noisy.astype(np.uint8)  # truncation, as the official assignment into the uint8 array
+    return img.astype(np.float32)

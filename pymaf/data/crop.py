@@ -26,32 +26,47 @@ BACKENDS = ("spin", "head")
 
 
 def get_affine(center: np.ndarray, scale: float, res: int, rot: float = 0.0) -> np.ndarray:
-    """The 3x3 affine ``T`` from original-image pixels to ``res x res`` crop pixels (§4.3)."""
+    """The 3x3 affine ``T`` from original-image pixels to ``res x res`` crop pixels (§4.3).
+
+    Computed in float64 with the official operations in the official order (``-c/h + .5``, ``rot·π/180``,
+    ``t_inv·(R·(t_shift·T))``), so that the truncation of :func:`transform_points` lands where the official one
+    does, to the last bit."""
     h = 200.0 * float(scale)
-    t = np.array([[res / h, 0.0, res * (0.5 - float(center[0]) / h)],
-                  [0.0, res / h, res * (0.5 - float(center[1]) / h)],
-                  [0.0, 0.0, 1.0]])
+    t = np.zeros((3, 3))
+    t[0, 0] = float(res) / h
+    t[1, 1] = float(res) / h
+    t[0, 2] = res * (-float(center[0]) / h + .5)
+    t[1, 2] = res * (-float(center[1]) / h + .5)
+    t[2, 2] = 1.0
     if rot != 0:
-        a = math.radians(-rot)  # rotating the content by +rot == rotating the coordinates by -rot
-        cs, sn = math.cos(a), math.sin(a)
-        r = np.array([[cs, -sn, 0.0], [sn, cs, 0.0], [0.0, 0.0, 1.0]])
-        shift = np.array([[1.0, 0.0, -res / 2], [0.0, 1.0, -res / 2], [0.0, 0.0, 1.0]])
-        unshift = np.array([[1.0, 0.0, res / 2], [0.0, 1.0, res / 2], [0.0, 0.0, 1.0]])
-        t = unshift @ r @ shift @ t
+        a = -rot * np.pi / 180  # rotating the content by +rot == rotating the coordinates by -rot
+        sn, cs = np.sin(a), np.cos(a)
+        r = np.zeros((3, 3))
+        r[0, :2] = [cs, -sn]
+        r[1, :2] = [sn, cs]
+        r[2, 2] = 1.0
+        shift = np.eye(3)
+        shift[0, 2] = shift[1, 2] = -res / 2
+        unshift = shift.copy()
+        unshift[:2, 2] *= -1
+        t = np.dot(unshift, np.dot(r, np.dot(shift, t)))
     return t
 
 
 def transform_points(points: np.ndarray, center: np.ndarray, scale: float, res: int, rot: float = 0.0,
                      invert: bool = False) -> np.ndarray:
-    """The official quantised transform of §4.3: ``trunc(T(pt - 1)) + 1`` (or T^-1). points [..., 2] -> [..., 2]."""
+    """The official quantised transform of §4.3: ``trunc(T·(pt - 1, 1)) + 1`` (or T^-1). points [..., 2] -> [..., 2].
+
+    The float64 product is truncated as it is, exactly like the official ``astype(int)``: an integer box whose
+    inverse lands on 299.99999999999994 gives 299, as there (no rounding first: it would shift such crops by a
+    pixel against the official labels)."""
     t = get_affine(center, scale, res, rot)
     if invert:
         t = np.linalg.inv(t)
     p = np.asarray(points, dtype=np.float64) - 1.0
-    out = p @ t[:2, :2].T + t[:2, 2]
-    # rounding to 1e-6 first keeps float noise (59.9999999999 from the matrix inverse) from truncating a whole
-    # pixel away; the deliberate truncation of the official transform is kept
-    return np.trunc(np.round(out, 6)) + 1.0
+    x = t[0, 0] * p[..., 0] + t[0, 1] * p[..., 1] + t[0, 2]
+    y = t[1, 0] * p[..., 0] + t[1, 1] * p[..., 1] + t[1, 2]
+    return np.trunc(np.stack([x, y], axis=-1)) + 1.0
 
 
 def keypoints_to_crop(kp: np.ndarray, center: np.ndarray, scale: float, res: int = 224, rot: float = 0.0,

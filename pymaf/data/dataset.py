@@ -62,7 +62,7 @@ def read_image_rgb(path: str) -> np.ndarray | None:
 
 def normalize_image(img: np.ndarray) -> torch.Tensor:
     """float [H, W, 3] RGB in 0..255 -> float32 [3, H, W], ImageNet-normalised (§4.2)."""
-    x = (np.asarray(img, np.float32) * (1.0 / 255.0) - IMG_MEAN) / IMG_STD
+    x = (np.asarray(img, np.float32) / np.float32(255.0) - IMG_MEAN) / IMG_STD
     return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
 
 

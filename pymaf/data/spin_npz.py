@@ -63,8 +63,8 @@ class SpinAnnotations:
     """
     source: str
     imgname: np.ndarray          # (N,) str
-    center: np.ndarray           # (N, 2) float32
-    scale: np.ndarray            # (N,) float32
+    center: np.ndarray           # (N, 2) float64 (the official loader keeps the file's float64, §4.3)
+    scale: np.ndarray            # (N,) float64
     keypoints: np.ndarray        # (N, 49, 3) float32
     pose_3d: np.ndarray          # (N, 24, 4) float32
     has_pose_3d: bool            # per-dataset flag: the file has `S`
@@ -198,7 +198,12 @@ def annotations_from_arrays(arrays: Mapping[str, np.ndarray], source: str = "<ar
     def f32(key: str, shape: tuple[int, ...]) -> np.ndarray:
         return a[key].astype(np.float32) if key in a else np.zeros((n,) + shape, np.float32)
 
-    part, openpose = f32("part", (24, 3)), f32("openpose", (25, 3))
+    def f64(key: str, shape: tuple[int, ...]) -> np.ndarray:
+        return a[key].astype(np.float64) if key in a else np.zeros((n,) + shape, np.float64)
+
+    # centre, scale and keypoints stay float64 as in the official loader: the crop's integer corners and the
+    # quantised keypoint targets truncate these values (§4.3), and a float32 copy moves them across pixels
+    part, openpose = f64("part", (24, 3)), f64("openpose", (25, 3))
     has_pose_and_shape = "pose" in a and "shape" in a
     if "has_smpl" in a:
         has_smpl = a["has_smpl"].astype(np.float32)
@@ -209,8 +214,8 @@ def annotations_from_arrays(arrays: Mapping[str, np.ndarray], source: str = "<ar
     empty = np.full(n, "", dtype="<U1")
     extra = {k: v for k, v in a.items() if k not in FIELD_SHAPES or k.startswith("cam_")}
     return SpinAnnotations(
-        source=source, imgname=a["imgname"], center=a["center"].astype(np.float32),
-        scale=a["scale"].astype(np.float32), keypoints=np.concatenate([openpose, part], axis=1),
+        source=source, imgname=a["imgname"], center=a["center"].astype(np.float64),
+        scale=a["scale"].astype(np.float64), keypoints=np.concatenate([openpose, part], axis=1),
         pose_3d=f32("S", (24, 4)), has_pose_3d="S" in a, pose=f32("pose", (72,)), betas=f32("shape", (10,)),
         has_smpl=has_smpl, gender=_gender_codes(a["gender"]) if "gender" in a else np.full(n, -1, np.int64),
         maskname=a.get("maskname", empty), partname=a.get("partname", empty),
