@@ -4,7 +4,8 @@
     torchrun --nproc_per_node=N train.py --cfg configs/pymaf_spin_setting.yaml --data-root D   # DDP, N GPUs
 
 Outputs go to train.log_dir: config.yaml, tb/ (TensorBoard), checkpoints/latest.pt and best.pt.
-``--resume`` continues exactly from checkpoints/latest.pt. For the synthetic dataset, the data is generated
+``--resume`` continues exactly from checkpoints/latest.pt (settings that would make it another run are refused,
+listed as ``key: old -> new``); a new run refuses a log dir that holds checkpoints unless ``--overwrite``. For the synthetic dataset, the data is generated
 under the data root first when missing; at the end the validation errors are printed next to the mean pose's.
 """
 from __future__ import annotations
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cfg", default=None, help="YAML config (configs/*.yaml)")
     ap.add_argument("--data-root", default=None, help="data root (else $PYMAF_DATA, else ./data)")
     ap.add_argument("--resume", action="store_true", help="continue from <log_dir>/checkpoints/latest.pt")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="start a new run in a log dir that holds another run's checkpoints (they are deleted)")
     ap.add_argument("--opts", nargs="*", default=[], help="KEY=VALUE overrides, e.g. train.batch_size=16")
     ap.add_argument("--print-config", action="store_true", help="print every config key with its help and exit")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
@@ -37,10 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     data_root = resolve_data_root(args.data_root)
 
     from pymaf.train import NonFiniteLossError, Trainer
-    from pymaf.train.data_adapter import ensure_synthetic
-    ensure_synthetic(cfg, data_root)
+    from pymaf.train.data_adapter import prepare_training_data
+    from pymaf.train.dist import init_from_env
+    info = init_from_env(cfg.runtime.device)     # the process group first: data generation is per machine
+    prepare_training_data(cfg, data_root, info)
     try:
-        trainer = Trainer(cfg, data_root, resume=args.resume)
+        trainer = Trainer(cfg, data_root, resume=args.resume, overwrite=args.overwrite, info=info)
         result = trainer.fit()
     except NonFiniteLossError as e:
         print(f"ERROR: {e}", file=sys.stderr)
@@ -48,12 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     if trainer.info.is_main and result.val:
         v = result.val
         print(f"trained {result.step} steps; checkpoints in {result.log_dir / 'checkpoints'}")
-        print(f"validation on {cfg.data.eval_dataset} ({'last iteration'} vs mean pose), mm:")
-        print(f"  MPJPE     {v['mpjpe']:7.1f}   vs mean pose {v['mpjpe_mean_pose']:7.1f}   "
-              f"({100 * (1 - v['mpjpe'] / v['mpjpe_mean_pose']):.0f}% lower)")
-        print(f"  PA-MPJPE  {v['pa_mpjpe']:7.1f}   vs mean pose {v['pa_mpjpe_mean_pose']:7.1f}   "
-              f"({100 * (1 - v['pa_mpjpe'] / v['pa_mpjpe_mean_pose']):.0f}% lower)")
-        print(f"  PVE       {v['pve']:7.1f}   vs mean pose {v['pve_mean_pose']:7.1f}")
+        b = result.best
+        print(f"validation on {cfg.data.eval_dataset} (the eval.py protocol; last iteration vs mean pose); "
+              f"best.pt: {b['metric']} {b['value']:.1f} at step {b['step']}")
+        for name, value in v.items():
+            if name.endswith("_mean_pose") or f"{name}_mean_pose" not in v:
+                continue
+            mean = v[f"{name}_mean_pose"]
+            gain = f"   ({100 * (1 - value / mean):.0f}% lower)" if mean > 0 and name in ("mpjpe", "pa_mpjpe") else ""
+            print(f"  {name:<9} {value:7.1f}   vs mean pose {mean:7.1f}{gain}")
     from pymaf.train.dist import cleanup
     cleanup(trainer.info)
     return 0

@@ -104,12 +104,13 @@ class TrainConfig:
     max_steps: int = opt(0, "stop after this many steps in total; 0 = run all epochs")
     val_max_batches: int = opt(0, "validate on at most this many eval batches; 0 = the whole eval set")
     val_at_end: bool = opt(True, "validate once more after the last step (and keep best.pt)")
+    best_metric: str = opt("pa_mpjpe", "validation metric (eval.py's name) that selects best.pt: errors lower, pck/auc higher is better; spec §3.8: PA-MPJPE")
 
 
 @dataclass
 class EvalConfig:
-    batch_size: int = opt(32, "evaluation batch size")
-    num_workers: int = opt(4, "DataLoader workers for evaluation")
+    batch_size: int = opt(32, "batch size of eval.py and of the validation during training (spec §5.1: 32)")
+    num_workers: int = opt(4, "DataLoader workers of eval.py and of the validation during training")
 
 
 @dataclass
@@ -232,6 +233,36 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"data.mix_preset must be '', 'spin' or 'eft', got {cfg.data.mix_preset!r}")
 
 
+# Keys that may change on ``--resume`` without making it another run: lengths, intervals, workers, where it runs.
+# A change of any other key (model, data, batch size, seed, optimiser, schedule, losses, numerics) is refused.
+RESUME_SAFE_KEYS = frozenset({
+    "train.num_epochs", "train.max_steps", "train.log_every", "train.checkpoint_every", "train.vis_every",
+    "train.val_every", "train.val_at_end", "train.val_max_batches", "train.log_dir", "data.num_workers",
+    "eval.batch_size", "eval.num_workers", "runtime.device", "runtime.compile", "runtime.channels_last",
+})
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config dict -> {'section.key': value}."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and not (prefix and f"{prefix}{k}" in _DICT_KEYS):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+_DICT_KEYS = frozenset({"data.train_datasets"})  # values that are dicts themselves
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(key, old value, new value) for every key that differs between two ``to_dict`` configs (a key missing on
+    one side shows as None there)."""
+    a, b = flatten(old), flatten(new)
+    return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Plain nested dict (for saving next to checkpoints)."""
     return dataclasses.asdict(cfg)
@@ -254,5 +285,5 @@ def save_config(cfg: Config, path: str | Path) -> None:
         yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
 
 
-__all__ = ["Config", "ConfigError", "ModelConfig", "RuntimeConfig", "DataConfig", "LossConfig", "TrainConfig",
+__all__ = ["RESUME_SAFE_KEYS", "config_changes", "flatten", "Config", "ConfigError", "ModelConfig", "RuntimeConfig", "DataConfig", "LossConfig", "TrainConfig",
            "EvalConfig", "load_config", "apply_overrides", "save_config", "describe", "to_dict"]

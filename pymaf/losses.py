@@ -77,6 +77,15 @@ def smpl_losses(pred_rotmat: Tensor, pred_betas: Tensor, gt_pose: Tensor, gt_bet
             F.mse_loss(pred_betas[sel].float(), gt_betas[sel].float()))
 
 
+def vertex_loss(pred_verts: Tensor, gt_verts: Tensor, valid: Tensor) -> Tensor:
+    """Vertex L1 loss (§3.2), unweighted: mean over B'·V·3 of |pred − gt| for the ``valid`` samples (those with
+    GT SMPL; the GT mesh comes from the GT parameters through the neutral SMPL, as the official trainer does).
+    pred_verts, gt_verts [B,V,3], valid [B] bool. 0 when no sample is valid. A mask-weighted mean: no host sync."""
+    w = valid.float()
+    per_sample = (pred_verts.float() - gt_verts.float()).abs().mean(dim=(1, 2))         # [B]
+    return (per_sample * w).sum() / w.sum().clamp_min(1.0)
+
+
 def camera_loss(pred_cam: Tensor) -> Tensor:
     """Camera regulariser mean_B(exp(-10·s)²) (§3.2); pred_cam [B,3] with s = pred_cam[:, 0]."""
     return (torch.exp(-10.0 * pred_cam[:, 0].float()) ** 2).mean()
@@ -97,7 +106,7 @@ def iuv_losses(dp_out: Mapping[str, Tensor], iuv_gt: Tensor, valid: Tensor,
     """Auxiliary dense-correspondence losses (§3.3), unweighted: dict(index, ann, u, v).
 
     dp_out: predict_uv_index [B,25,h,w], predict_ann_index [B,15,h,w], predict_u / predict_v [B,25,h,w];
-    iuv_gt [B,3,H,W] (nearest-resized to h,w if different); valid [B] bool (valid_fit).
+    iuv_gt [B,3,H,W] (nearest-resized to h,w if different); valid [B] bool (has_smpl).
     index/ann: cross-entropy averaged over all B'·h·w pixels. u/v official (§10.5): Σ over the GT-class channel
     at every pixel (background channel 0 included) of smooth-L1(sum), divided by the FULL batch size B.
     ``fix_uv_normalisation``: foreground pixels only, divided by the valid count B'. All 0 if B' = 0.
@@ -133,11 +142,15 @@ def compute_losses(outputs: Mapping[str, Any], batch: Mapping[str, Tensor], iuv_
 
     outputs: the model's train-mode dict ('smpl_out': list of N+1 dicts with kp_2d [B,49,2], kp_3d [B,49,3],
     rotmat [B,24,3,3], pred_shape [B,10] (or theta [B,85]), pred_cam [B,3]; 'dp_out': list of IUV dicts).
-    batch: keypoints [B,49,3], pose_3d [B,24,4], has_pose_3d [B], pose [B,72], betas [B,10], valid_fit [B]
-    (falls back to has_smpl). iuv_gt [B,3,56,56] or None (no IUV losses). cfg: a LossConfig.
+    batch: keypoints [B,49,3], pose_3d [B,24,4], has_pose_3d [B], pose [B,72], betas [B,10], has_smpl [B]
+    (the SMPL losses' mask; SPIN's final fits, when used, are already in pose/betas/has_smpl, pymaf.data.fits),
+    and with ``cfg.vert_w > 0`` verts [B,6890,3] (GT mesh of the GT parameters). iuv_gt [B,3,56,56] or None
+    (no IUV losses). cfg: a LossConfig.
     """
-    valid = batch["valid_fit"] if "valid_fit" in batch else batch["has_smpl"]
-    valid = valid.bool()
+    valid = batch["has_smpl"].bool()
+    if cfg.vert_w > 0 and "verts" not in batch:
+        raise ValueError("compute_losses: loss.vert_w > 0 needs the GT vertices batch['verts'] [B,6890,3] "
+                         "(the trainer adds them from the GT SMPL parameters)")
     losses: dict[str, Tensor] = {}
     smpl_out: Sequence[Mapping[str, Tensor]] = outputs["smpl_out"]
     for i in range(1, len(smpl_out)):
@@ -152,8 +165,8 @@ def compute_losses(outputs: Mapping[str, Any], batch: Mapping[str, Tensor], iuv_
         losses[f"loss_keypoints_3d_{i}"] = cfg.kp_3d_w * keypoint_3d_loss(
             o["kp_3d"][:, 25:], batch["pose_3d"], batch["has_pose_3d"])
         losses[f"loss_cam_{i}"] = cfg.cam_w * camera_loss(cam)
-        if cfg.vert_w > 0 and "verts" in batch and bool(valid.any()):
-            losses[f"loss_verts_{i}"] = cfg.vert_w * F.l1_loss(o["verts"][valid].float(), batch["verts"][valid].float())
+        if cfg.vert_w > 0:
+            losses[f"loss_verts_{i}"] = cfg.vert_w * vertex_loss(o["verts"], batch["verts"], valid)
     dp_out = outputs.get("dp_out") or []
     if iuv_gt is not None and len(dp_out) > 0:
         uv = iuv_losses(dp_out[-1], iuv_gt, valid, cfg.fix_uv_normalisation)
@@ -166,5 +179,5 @@ def compute_losses(outputs: Mapping[str, Any], batch: Mapping[str, Tensor], iuv_
     return total, losses
 
 
-__all__ = ["INDEX2MASK", "keypoint_2d_loss", "keypoint_3d_loss", "smpl_losses", "camera_loss", "iuv_img2map",
+__all__ = ["INDEX2MASK", "keypoint_2d_loss", "keypoint_3d_loss", "smpl_losses", "vertex_loss", "camera_loss", "iuv_img2map",
            "iuv_losses", "compute_losses"]

@@ -9,5 +9,5 @@ bash scripts/setup_env.sh
 PY=.venv/bin/python
 $PY scripts/check_data.py || true   # report only: missing licensed files are expected here
 $PY scripts/pose_body.py
-$PY train.py --cfg configs/quickstart.yaml "$@"
+$PY train.py --cfg configs/quickstart.yaml --overwrite "$@"   # a rerun replaces the previous quickstart run
 $PY eval.py --dataset synthetic-val --checkpoint logs/quickstart/checkpoints/best.pt --out-dir logs/quickstart/eval

@@ -64,3 +64,64 @@ def test_evaluate_synthetic_with_stub(data_root, tmp_path):
     s = np.load(tmp_path / "eval_synthetic-val_samples.npz")
     assert s["pve"].shape == (5,) and s["theta"].shape == (5, 85)
     assert any("samples/s" in line for line in lines)
+
+
+def _write_eval_file(root, name, **fields):
+    from pymaf import paths
+    from pymaf.data.spin_npz import save_spin_npz
+    img_root = paths.dataset_image_root(root, name)
+    (img_root / "images").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    names = []
+    for i in range(3):
+        names.append(f"images/{i:04d}.jpg")
+        cv2.imwrite(str(img_root / names[-1]), rng.integers(0, 255, (64, 48, 3), dtype=np.uint8))
+    npz = paths.dataset_npz(root, name, "eval")
+    save_spin_npz(npz, imgname=np.array(names), center=np.tile([24.0, 32.0], (3, 1)), scale=np.full(3, 0.3),
+                  **fields)
+    return npz
+
+
+def _stub(batch):
+    n = len(batch["img"])
+    return {"verts": torch.zeros(n, 6890, 3), "cam": torch.zeros(n, 3)}
+
+
+def test_no_metric_against_missing_ground_truth(data_root, tmp_path):
+    """A mesh protocol on a file without SMPL pose/shape stops with the file and the fields named (it used to
+    score against a zero-pose mesh); a protocol that can run without them skips only the PVE and says so."""
+    from pymaf.errors import DataError
+    from pymaf.eval import evaluate
+    npz = _write_eval_file(data_root, "3dpw", gender=np.array(["m", "f", "m"]))
+    with pytest.raises(DataError, match=rf"ground truth missing \({npz}\).*'pose' and 'shape'.*3 of 3"):
+        evaluate("3dpw", None, data_root, num_workers=0, predictor=_stub, printer=lambda s: None)
+    npz = _write_eval_file(data_root, "mpi-inf-3dhp")
+    with pytest.raises(DataError, match=rf"\({npz}\).*'S'"):
+        evaluate("mpi-inf-3dhp", None, data_root, num_workers=0, predictor=_stub, printer=lambda s: None)
+    S = np.concatenate([np.random.default_rng(2).normal(size=(3, 24, 3)), np.ones((3, 24, 1))], -1)
+    _write_eval_file(data_root, "h36m-p2-mosh", S=S)
+    lines: list[str] = []
+    doc = evaluate("h36m-p2-mosh", None, data_root, num_workers=0, predictor=_stub, printer=lines.append,
+                   out_dir=tmp_path)
+    assert set(doc["metrics"]) == {"mpjpe", "pa_mpjpe", "per_action_pa_mpjpe"}      # no PVE
+    assert any(line.startswith("skipped: pve: 3 of 3 samples have no SMPL") for line in lines)
+    assert doc["protocol"]["skipped_metrics"] and "pve" not in doc["protocol"]["metrics"]
+
+
+def test_gendered_models_load_only_where_the_data_needs_them(data_root, tmp_path, monkeypatch):
+    """A real SMPL neutral model without MALE/FEMALE files serves synthetic-val when no sample has a gender."""
+    import shutil
+    root = tmp_path / "root"
+    shutil.copytree(data_root / "smpl", root / "smpl")
+    for f in ("J_regressor_extra.npy", "J_regressor_h36m.npy"):
+        shutil.copy(data_root / f, root / f)
+    (root / "smpl" / "SMPL_MALE.npz").unlink()
+    (root / "smpl" / "SMPL_FEMALE.npz").unlink()
+    from pymaf.data.spin_npz import load_spin_npz, save_spin_npz
+    shutil.copytree(data_root / "synthetic" / "images", root / "synthetic" / "images")
+    a = load_spin_npz(data_root / "synthetic" / "synthetic_val.npz")
+    save_spin_npz(root / "synthetic" / "synthetic_val.npz", imgname=a.imgname, center=a.center, scale=a.scale,
+                  pose=a.pose, shape=a.betas)                                          # no gender: neutral GT
+    from pymaf.eval import evaluate
+    doc = evaluate("synthetic-val", None, root, num_workers=0, predictor=_stub, printer=lambda s: None)
+    assert doc["metrics"]["pve"] > 0

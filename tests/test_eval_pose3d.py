@@ -106,7 +106,8 @@ def test_h36m_offset_and_rigid(smpl, protocol):
     ev = Pose3DEvaluator(protocol, {"neutral": smpl["neutral"]})
     batch = {"pose_3d": _pose3d_batch(pred_j, pred_j + offset, J24_TO_J14), "imgname": names,
              "pose": torch.zeros(n, 72), "betas": torch.zeros(n, 10)}
-    running = ev.update(batch, {"verts": verts, "cam": torch.zeros(n, 3)})
+    ev.update(batch, {"verts": verts, "cam": torch.zeros(n, 3)})
+    running = ev.running()
     assert running["mpjpe"] == pytest.approx(20.0, abs=1e-3)
     m = ev.compute()
     assert m["mpjpe"] == pytest.approx(20.0, abs=1e-3)
@@ -142,10 +143,46 @@ def test_mpi_inf_pck_auc(smpl):
     assert m["mpjpe"] == pytest.approx(72.5, abs=1e-3)
     assert m["pck"] == pytest.approx(100.0)
     assert m["auc"] == pytest.approx(100.0 * 16 / 31, abs=1e-4)
+    # a translation is removed by the rigid alignment: zero error misses only the 0 mm threshold (strict <)
+    assert m["pa_pck"] == pytest.approx(100.0) and m["pa_auc"] == pytest.approx(100.0 * 30 / 31, abs=1e-4)
     ev = Pose3DEvaluator("mpi-inf-3dhp", {"neutral": smpl["neutral"]})
     ev.update({"pose_3d": _pose3d_batch(pred_j, pred_j + torch.tensor([0.2, 0.0, 0.0]), J24_TO_J17)},
               {"verts": verts, "cam": torch.zeros(n, 3)})
     assert ev.compute()["pck"] == pytest.approx(0.0)
+
+
+def test_mpi_inf_pck_auc_over_the_14_lsp_joints_hand_computed(smpl):
+    # errors (mm) put on single joints along x; the pelvis (J17 row 14), spine and head rows are not scored
+    n = 1
+    pose, betas = _random_params(n, seed=4)
+    verts = _mesh(smpl["neutral"], pose, betas)
+    pred_j = select_centre(smpl["neutral"].h36m_joints(verts), 17)
+    err_mm = [0, 10, 41, 74, 77, 121, 149, 150.5, 151, 200, 0, 6, 31, 91] + [500, 500, 500]  # off the 5 mm grid
+    gt = pred_j.clone()
+    gt[0, :, 0] += torch.tensor(err_mm) / 1000
+    ev = Pose3DEvaluator("mpi-inf-3dhp", {"neutral": smpl["neutral"]})
+    ev.update({"pose_3d": _pose3d_batch(pred_j, gt, J24_TO_J17)}, {"verts": verts, "cam": torch.zeros(n, 3)})
+    m = ev.compute()
+    e14 = err_mm[:14]
+    pck = 100 * sum(e < 150 for e in e14) / 14                       # 11 of 14 joints closer than 150 mm
+    auc = 100 * sum(sum(e < t for e in e14) / 14 for t in range(0, 151, 5)) / 31
+    assert pck == pytest.approx(100 * 11 / 14)
+    assert m["pck"] == pytest.approx(pck, abs=1e-3) and m["auc"] == pytest.approx(auc, abs=1e-3)
+    assert m["mpjpe"] == pytest.approx(sum(err_mm) / 17, abs=1e-2)  # MPJPE stays on the 17 joints
+    # rigid alignment over the 14 joints: the independent Procrustes of the 14 joints, then the same counts
+    x, y = pred_j[0, :14].double().numpy(), gt[0, :14].double().numpy()
+    mx, my = x.mean(0), y.mean(0)
+    u, _, vt = np.linalg.svd((x - mx).T @ (y - my))
+    z = np.eye(3)
+    z[2, 2] = np.sign(np.linalg.det(u @ vt))
+    r = vt.T @ z @ u.T
+    sc = np.trace(r @ (x - mx).T @ (y - my)) / ((x - mx) ** 2).sum()
+    pa = sc * (x - mx) @ r.T + my
+    d = np.linalg.norm(pa - y, axis=1) * 1000
+    assert m["pa_pck"] == pytest.approx(100 * (d < 150).mean(), abs=1e-3)
+    assert m["pa_auc"] == pytest.approx(100 * np.mean([(d < t).mean() for t in range(0, 151, 5)]), abs=1e-3)
+    desc = ev.protocol.describe()["pck_auc"]
+    assert "14 LSP joints" in desc["joints"] and desc["pck_threshold_mm"] == 150
 
 
 def test_selection_constants():

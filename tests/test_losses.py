@@ -100,7 +100,7 @@ def test_compute_losses_sums_iterations_1_to_n() -> None:
     outputs = {"smpl_out": [out(100.0), out(0.0), out(1.0)], "dp_out": []}
     batch = {"keypoints": torch.cat([torch.zeros(B, 49, 2), torch.ones(B, 49, 1)], -1),
              "pose_3d": torch.zeros(B, 24, 4), "has_pose_3d": torch.zeros(B, dtype=torch.bool),
-             "pose": torch.zeros(B, 72), "betas": torch.zeros(B, 10), "valid_fit": torch.ones(B, dtype=torch.bool)}
+             "pose": torch.zeros(B, 72), "betas": torch.zeros(B, 10), "has_smpl": torch.ones(B, dtype=torch.bool)}
     total, d = compute_losses(outputs, batch, None, cfg)
     assert "loss_keypoints_0" not in d                       # mean-param output skipped
     assert d["loss_keypoints_1"].item() == 0.0
@@ -109,3 +109,31 @@ def test_compute_losses_sums_iterations_1_to_n() -> None:
     cam = math.exp(-20.0)
     assert torch.isclose(total, torch.tensor(300 * 48 / 98 + 2 * cam))
     assert set(d) >= {"loss_regr_pose_1", "loss_regr_betas_2", "loss_keypoints_3d_1", "loss_cam_2", "loss"}
+
+
+def test_vertex_loss_key_changes_the_loss_by_the_l1_of_the_smpl_samples():
+    from pymaf.config import LossConfig
+    from pymaf.losses import vertex_loss
+    g = torch.Generator().manual_seed(0)
+    B, V = 3, 50
+    pred, gt = torch.randn(B, V, 3, generator=g), torch.randn(B, V, 3, generator=g)
+    valid = torch.tensor([True, False, True])
+    want = (pred[[0, 2]] - gt[[0, 2]]).abs().mean()            # official: L1 mean over B'·V·3 (has_smpl)
+    assert torch.isclose(vertex_loss(pred, gt, valid), want)
+    assert vertex_loss(pred, gt, torch.zeros(B, dtype=torch.bool)).item() == 0.0
+
+    def out(v: torch.Tensor) -> dict:
+        return {"kp_2d": torch.zeros(B, 49, 2), "kp_3d": torch.zeros(B, 49, 3), "verts": v,
+                "rotmat": torch.eye(3).expand(B, 24, 3, 3), "pred_shape": torch.zeros(B, 10),
+                "pred_cam": torch.ones(B, 3)}
+    outputs = {"smpl_out": [out(pred), out(pred), out(gt)], "dp_out": []}
+    batch = {"keypoints": torch.zeros(B, 49, 3), "pose_3d": torch.zeros(B, 24, 4),
+             "has_pose_3d": torch.zeros(B), "pose": torch.zeros(B, 72), "betas": torch.zeros(B, 10),
+             "has_smpl": valid.float(), "verts": gt}
+    t0, d0 = compute_losses(outputs, batch, None, LossConfig(vert_w=0.0))
+    t2, d2 = compute_losses(outputs, batch, None, LossConfig(vert_w=2.0))
+    assert "loss_verts_1" not in d0
+    assert torch.isclose(d2["loss_verts_1"], 2 * want) and d2["loss_verts_2"].item() == 0.0
+    assert torch.isclose(t2 - t0, 2 * want)
+    with pytest.raises(ValueError, match="verts"):
+        compute_losses(outputs, {k: v for k, v in batch.items() if k != "verts"}, None, LossConfig(vert_w=1.0))

@@ -118,3 +118,111 @@ def test_ddp_two_processes_stay_in_sync(data_root: Path, tmp_path: Path) -> None
     assert r0["losses"] != r1["losses"]          # different samples per rank
     assert all(math.isfinite(x) for x in r0["losses"])
     assert (tmp_path / "log" / "checkpoints" / "latest.pt").is_file()
+
+
+def _make_3dpw_style(root: Path) -> None:
+    """The tiny set as a 3DPW test file (genders mixed) under its registered paths."""
+    import shutil
+
+    from pymaf import paths
+    from pymaf.data.spin_npz import load_spin_npz, save_spin_npz
+    src = root / "synthetic"
+    ann = load_spin_npz(src / "synthetic_train.npz")
+    img_root = paths.dataset_image_root(root, "3dpw")
+    shutil.copytree(src / "images", img_root / "images", dirs_exist_ok=True)
+    save_spin_npz(paths.dataset_npz(root, "3dpw", "eval"), imgname=ann.imgname, center=ann.center,
+                  scale=ann.scale, pose=ann.pose, shape=ann.betas, has_smpl=ann.has_smpl,
+                  gender=np.array(["m", "f", "f", "m", "f", "m"][:len(ann)]))
+
+
+def test_validation_equals_eval_py_for_the_checkpoint(data_root: Path, tmp_path: Path, capsys) -> None:
+    """The numbers the trainer logs for best.pt are the numbers eval.py reports for that checkpoint (one
+    protocol implementation: gendered GT meshes of 3DPW, H36M-regressor joints, PVE)."""
+    import json
+
+    import eval as eval_py
+    from pymaf.train import Trainer
+    _make_3dpw_style(data_root)
+    res = Trainer(_cfg(tmp_path / "run", "train.max_steps=2", "train.val_at_end=true", "data.eval_dataset=3dpw"),
+                  data_root, progress=False).fit()
+    logged = capsys.readouterr().out
+    assert "[val step 2] 3dpw:" in logged and "best.pt: pa_mpjpe" in logged
+    assert res.best["metric"] == "pa_mpjpe" and res.best["step"] == 2
+    eval_py.main(["--checkpoint", str(tmp_path / "run" / "checkpoints" / "best.pt"), "--dataset", "3dpw",
+                  "--data-root", str(data_root), "--out-dir", str(tmp_path / "eval"), "--num-workers", "0",
+                  "--batch-size", "4", "--device", "cpu"])
+    report = json.loads((tmp_path / "eval" / "eval_3dpw.json").read_text())["metrics"]
+    assert set(report) == {"mpjpe", "pa_mpjpe", "pve"}
+    for name, value in report.items():
+        assert res.val[name] == pytest.approx(value, rel=1e-5), name
+    assert res.best["value"] == pytest.approx(report["pa_mpjpe"], rel=1e-5)
+
+
+def test_best_metric_is_a_config_key(data_root: Path, tmp_path: Path) -> None:
+    from pymaf.config import ConfigError
+    from pymaf.train import Trainer
+    with pytest.raises(ConfigError, match="train.best_metric.*'pck'.*mpjpe, pa_mpjpe, pve"):
+        Trainer(_cfg(tmp_path / "x", "train.best_metric=pck"), data_root, progress=False)
+    res = Trainer(_cfg(tmp_path / "y", "train.max_steps=1", "train.val_at_end=true", "train.best_metric=pve"),
+                  data_root, progress=False).fit()
+    assert res.best["metric"] == "pve" and res.best["value"] == pytest.approx(res.val["pve"])
+
+
+def test_resume_refuses_changed_settings_and_applies_safe_ones(data_root: Path, tmp_path: Path) -> None:
+    from pymaf.errors import RunError
+    from pymaf.train import Trainer
+    Trainer(_cfg(tmp_path, "train.max_steps=1"), data_root, progress=False).fit()
+    ckpt = tmp_path / "checkpoints" / "latest.pt"
+    before = ckpt.read_bytes()
+    with pytest.raises(RunError, match=r"train\.batch_size: 2 -> 4; train\.lr: 0\.0001 -> 0\.001; "
+                                       r"train\.seed: 0 -> 3"):
+        Trainer(_cfg(tmp_path, "train.max_steps=2", "train.lr=1e-3", "train.batch_size=4", "train.seed=3"),
+                data_root, resume=True, progress=False)
+    # the saved sampler state is restored and checked: a checkpoint from other data is refused
+    st = torch.load(ckpt, weights_only=True)
+    st["sampler"]["sizes"] = [s + 1 for s in st["sampler"]["sizes"]]
+    torch.save(st, tmp_path / "other.pt")
+    tr = Trainer.__new__(Trainer)  # only what _load needs
+    tr.cfg, tr.device, tr.notes = _cfg(tmp_path), torch.device("cpu"), []
+    from pymaf.train import data_adapter as dada
+    from pymaf.train.dist import DistInfo
+    _, tr.batch_sampler = dada.train_loader(tr.cfg, data_root, DistInfo())
+    with pytest.raises(RunError, match=r"training data differs.*other\.pt.*sizes"):
+        tr._load(tmp_path / "other.pt")
+    # safe changes are applied and said
+    lines: list[str] = []
+    tr = Trainer(_cfg(tmp_path, "train.max_steps=2", "train.log_every=5"), data_root, resume=True, progress=False)
+    tr.log.info = lines.append  # type: ignore[method-assign]
+    assert any("train.log_every: 1 -> 5" in n and "train.max_steps: 1 -> 2" in n for n in tr.notes)
+    res = tr.fit()
+    assert res.step == 2 and ckpt.read_bytes() != before
+
+
+def test_new_run_refuses_a_log_dir_with_checkpoints_unless_overwrite(data_root: Path, tmp_path: Path) -> None:
+    from pymaf.errors import RunError
+    from pymaf.train import Trainer
+    Trainer(_cfg(tmp_path, "train.max_steps=1"), data_root, progress=False).fit()
+    ckpt = tmp_path / "checkpoints" / "latest.pt"
+    before = ckpt.read_bytes()
+    with pytest.raises(RunError, match=r"log dir holds another run .*latest\.pt.*--resume.*--overwrite"):
+        Trainer(_cfg(tmp_path, "train.max_steps=1"), data_root, progress=False)
+    assert ckpt.read_bytes() == before
+    tr = Trainer(_cfg(tmp_path, "train.max_steps=1", "train.seed=1"), data_root, progress=False, overwrite=True)
+    assert not ckpt.exists() and "removed the previous run's checkpoints latest.pt" in tr.notes[0]
+    tr.fit()
+    assert ckpt.is_file()
+
+
+def test_synthetic_data_is_generated_once_per_machine(tmp_path: Path, monkeypatch) -> None:
+    """Under torchrun only local rank 0 generates the synthetic dataset; every rank waits at the barrier."""
+    from pymaf.train import data_adapter as dada
+    from pymaf.train import dist
+    from pymaf.train.dist import DistInfo
+    calls: list[str] = []
+    monkeypatch.setattr(dada, "ensure_synthetic", lambda cfg, root: calls.append("generate"))
+    monkeypatch.setattr(dist, "barrier", lambda info: calls.append(f"barrier {info.rank}"))
+    cfg = load_config(None, [])
+    dada.prepare_training_data(cfg, tmp_path, DistInfo(rank=1, world_size=2, local_rank=1))
+    assert calls == ["barrier 1"]
+    dada.prepare_training_data(cfg, tmp_path, DistInfo(rank=0, world_size=2, local_rank=0))
+    assert calls == ["barrier 1", "generate", "barrier 0"]

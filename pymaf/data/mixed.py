@@ -184,6 +184,16 @@ class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
         self.epoch, self._start, self._yielded = int(state["epoch"]), batch, batch
 
 
+def final_fits_path(data_root: Path | str, name: str) -> Path | None:
+    """SPIN's final fits of training set ``name`` (``<data_root>/final_fits/<name>.npz``, ``h36m.npy`` for H36M,
+    §3.4), or None (with a warning that names the file) when they are not there."""
+    fit = Path(data_root) / "final_fits" / ("h36m.npy" if name == "h36m" else f"{name}.npz")
+    if fit.exists():
+        return fit
+    log.warning("no SPIN final fits for %s at %s: using the dataset's own SMPL labels", name, fit)
+    return None
+
+
 def build_mixed_dataset(data_root: Path | str, partition: str = "spin", *, use_fits: bool | None = None,
                         **dataset_kwargs: Any) -> tuple[MixedDataset, list[float]]:
     """The training mixture of a preset: (MixedDataset, per-dataset ratios in its order).
@@ -199,11 +209,7 @@ def build_mixed_dataset(data_root: Path | str, partition: str = "spin", *, use_f
     for name in names:
         kwargs = dict(dataset_kwargs)
         if use_fits:
-            fit = root / "final_fits" / ("h36m.npy" if name == "h36m" else f"{name}.npz")
-            if fit.exists():
-                kwargs["fits_path"] = fit
-            else:
-                log.warning("no SPIN final fits for %s at %s: using the dataset's own SMPL labels", name, fit)
+            kwargs["fits_path"] = final_fits_path(root, name)
         datasets.append(build_dataset(root, name, "train", eft=(partition == "eft"), **kwargs))
     mixed = MixedDataset(datasets, names)
     ratios = partition_ratios(partition, dict(zip(names, mixed.sizes)))

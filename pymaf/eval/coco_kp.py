@@ -66,7 +66,7 @@ class COCOKeypointEvaluator:
         self._center: list[torch.Tensor] = []
         self._names: list[str] = []
 
-    def update(self, batch: Mapping[str, Any], pred: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    def update(self, batch: Mapping[str, Any], pred: Mapping[str, torch.Tensor]) -> None:
         if "joints" not in pred:
             raise ValueError("COCOKeypointEvaluator: the predictor must return 'joints' [B,49,3]")
         kp, px = project_to_image(pred["joints"], pred["cam"], batch["center"], batch["scale"])
@@ -75,7 +75,10 @@ class COCOKeypointEvaluator:
         self._vis.append(inside)
         self._center.append(batch["center"].float())
         self._names.extend(str(n) for n in batch["imgname"])
-        return {"inside_crop_%": float(torch.cat(self._vis).mean() * 100)}
+
+    def running(self) -> dict[str, float]:
+        """The share of projected keypoints inside the crop so far (a sanity figure; AP needs compute())."""
+        return {"inside_crop_%": float(torch.cat(self._vis).mean() * 100)} if self._vis else {}
 
     def results(self) -> list[dict[str, Any]]:
         """The COCO results list (one entry per sample), as written to the results JSON."""

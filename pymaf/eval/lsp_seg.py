@@ -73,7 +73,7 @@ class LSPSegEvaluator:
         p = Path(name)
         return p if p.is_absolute() or self.gt_root is None else self.gt_root / p
 
-    def update(self, batch: Mapping[str, Any], pred: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    def update(self, batch: Mapping[str, Any], pred: Mapping[str, torch.Tensor]) -> None:
         if "mask" in pred and "parts" in pred:
             mask, parts = pred["mask"], pred["parts"]
         else:
@@ -99,6 +99,9 @@ class LSPSegEvaluator:
             self.part_correct += int((gp == pp).sum())
             self.pixels += gp.size
             self._names.append(str(batch["imgname"][i]) if "imgname" in batch else str(batch["maskname"][i]))
+
+    def running(self) -> dict[str, float]:
+        """The scalar metrics over every image so far."""
         return {k: v for k, v in self.compute().items() if not isinstance(v, list)}
 
     def compute(self) -> dict[str, Any]:

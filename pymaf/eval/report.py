@@ -9,7 +9,8 @@ JSON schema (``<out_dir>/eval_<dataset>.json``, schema id ``pymaf-eval/1``)::
       "metrics": {                             # only the metrics the protocol defines
         # 3D protocols (mm):  "mpjpe", "pa_mpjpe", and
         #   "pve"  (3dpw, h36m-p2-mosh, synthetic-val only; §10.16: no PVE against zero-pose meshes),
-        #   "pck", "auc" (mpi-inf-3dhp, %, PCK@150mm and AUC over 0..150 mm on the 17 joints),
+        #   "pck", "auc", "pa_pck", "pa_auc" (mpi-inf-3dhp, %: PCK@150mm and AUC over 0..150 mm on the
+        #   14 LSP joints, pelvis-centred and after Procrustes; mpjpe/pa_mpjpe there use the 17 joints),
         #   "per_action_pa_mpjpe": {"Directions": 41.2, ...} (h36m-p2, h36m-p2-mosh)
         # lsp:  "fg_bg_accuracy" (%), "fg_bg_f1" (0..1, mean over bg/fg), "parts_accuracy" (%),
         #       "parts_f1" (0..1, mean over 7 classes), "fg_bg_f1_per_class" [2], "parts_f1_per_class" [7]
@@ -30,7 +31,7 @@ JSON schema (``<out_dir>/eval_<dataset>.json``, schema id ``pymaf-eval/1``)::
 
 Per-sample ``.npz`` (``--save-samples``): ``imgname`` [N] and, per protocol, ``mpjpe``, ``pa_mpjpe``,
 ``pve``, ``pck``, ``auc`` [N] (mm / %), ``pred_joints_h36m`` [N,17,3] (un-centred, metres), ``theta`` [N,85]
-(cam, axis-angle pose, betas); LSP: ``imgname``; COCO: ``keypoints_coco`` [N,17,2] (image pixels),
+(cam 3, betas 10, axis-angle pose 72); LSP: ``imgname``; COCO: ``keypoints_coco`` [N,17,2] (image pixels),
 ``inside_crop`` [N,17].
 """
 from __future__ import annotations

@@ -7,11 +7,12 @@ device) and returns at least::
     cam    [B, 3]        crop camera (s, tx, ty) of §1.8
 
 and optionally ``joints`` [B, 49, 3] (the 49 joints of §2.2, needed by the COCO protocol),
-``theta`` [B, 85] (cam, 72 pose, 10 betas; saved with ``--save-samples``). ``model_predictor`` adapts a
+``theta`` [B, 85] (cam 3, betas 10, axis-angle pose 72; saved with ``--save-samples``). ``model_predictor`` adapts a
 PyMAF/HMR network (``smpl_out[-1]``, complete in eval mode); tests inject a stub that returns GT + offset.
 
-An *evaluator* has ``update(batch, pred) -> dict[str, float]`` (running metrics, including the current
-batch: spec §10.16 fix), ``compute() -> dict`` and ``samples() -> dict[str, np.ndarray]`` (per-sample arrays).
+An *evaluator* has ``update(batch, pred)`` (accumulates, on the device, without a host sync),
+``running() -> dict[str, float]`` (the metrics so far, including the current batch: spec §10.16 fix; called on
+log steps only), ``compute() -> dict`` and ``samples() -> dict[str, np.ndarray]`` (per-sample arrays).
 """
 from __future__ import annotations
 
@@ -26,17 +27,21 @@ Predictor = Callable[[Mapping[str, Any]], Mapping[str, torch.Tensor]]
 
 
 class Evaluator(Protocol):
-    def update(self, batch: Mapping[str, Any], pred: Mapping[str, torch.Tensor]) -> dict[str, float]: ...
+    def update(self, batch: Mapping[str, Any], pred: Mapping[str, torch.Tensor]) -> None: ...
+
+    def running(self) -> dict[str, float]: ...
 
     def compute(self) -> dict[str, Any]: ...
 
     def samples(self) -> dict[str, np.ndarray]: ...
 
 
-def model_predictor(model: torch.nn.Module, amp_dtype: torch.dtype | None = None) -> Predictor:
-    """Wrap a network whose forward(img [B,3,224,224]) returns ``{'smpl_out': [..., last]}`` (or the last
-    dict directly) with ``verts``, ``theta`` [B,85], ``kp_3d`` [B,49,3], into a predictor (§5.1: the last
-    iteration's output; cam = theta[:, :3])."""
+def model_predictor(model: torch.nn.Module, amp_dtype: torch.dtype | None = None, output: int = -1) -> Predictor:
+    """Wrap a network whose forward(img [B,3,224,224]) returns ``{'smpl_out': [out_0, ..., out_T]}`` (or one
+    output dict directly) with ``verts``, ``theta`` [B,85], ``kp_3d`` [B,49,3], into a predictor.
+
+    ``output``: which ``smpl_out`` entry (§5.1: -1, the last iteration; 0 is the mean-parameter initialisation,
+    full in eval mode too); cam = theta[:, :3]. The model is put in eval mode (the caller restores train mode)."""
     model.eval()
 
     @torch.no_grad()
@@ -47,7 +52,7 @@ def model_predictor(model: torch.nn.Module, amp_dtype: torch.dtype | None = None
                 out = model(img)
         else:
             out = model(img)
-        last = out["smpl_out"][-1] if isinstance(out, Mapping) and "smpl_out" in out else out
+        last = out["smpl_out"][output] if isinstance(out, Mapping) and "smpl_out" in out else out
         theta = last["theta"].float()
         res = {"verts": last["verts"].float(), "cam": theta[:, :3], "theta": theta}
         if "kp_3d" in last:
@@ -86,10 +91,11 @@ def run_evaluation(predictor: Predictor, loader: Iterable[Mapping[str, Any]], ev
         batch = to_device(batch, device)
         with torch.no_grad():
             pred = predictor(batch)
-            running = evaluator.update(batch, pred)
+            evaluator.update(batch, pred)
         n += int(pred["verts"].shape[0])
         if log is not None and log_every > 0 and (step + 1) % log_every == 0:
-            log(f"[{step + 1} batches, {n} samples] " + "  ".join(f"{k}: {v:.2f}" for k, v in running.items()))
+            log(f"[{step + 1} batches, {n} samples] "
+                + "  ".join(f"{k}: {v:.2f}" for k, v in evaluator.running().items()))
     if step < 0:
         raise ValueError("run_evaluation: the data loader yielded no batch (empty dataset?)")
     if device.type == "cuda":

@@ -1,4 +1,4 @@
 """Training: the loop (:mod:`.trainer`), checkpoints (:mod:`.state`), logging, and torchrun/DDP helpers."""
-from pymaf.train.trainer import NonFiniteLossError, Trainer, TrainResult, train, validate
+from pymaf.train.trainer import NonFiniteLossError, Trainer, TrainResult, train
 
-__all__ = ["NonFiniteLossError", "Trainer", "TrainResult", "train", "validate"]
+__all__ = ["NonFiniteLossError", "Trainer", "TrainResult", "train"]

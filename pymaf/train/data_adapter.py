@@ -1,4 +1,4 @@
-"""The trainer's view of ``pymaf.data``: train/eval loaders, epoch iteration from a position, sampler state.
+"""The trainer's view of ``pymaf.data``: the train loader, epoch iteration from a position, sampler state.
 
 Batch order of an epoch depends only on (seed, epoch, rank); every sample carries its own augmentation seed
 (``BaseDataset[(index, seed)]``), so batches do not depend on the number of workers and a resumed run can
@@ -36,6 +36,15 @@ def ensure_synthetic(cfg: Config, data_root: Path) -> None:
                                seed=d.synthetic_seed)
 
 
+def prepare_training_data(cfg: Config, data_root: Path, info: Any) -> None:
+    """Make the data the run needs exist before any rank reads it: the synthetic dataset is generated once per
+    machine (local rank 0) while the other processes wait at a barrier (they would race on the same files)."""
+    from pymaf.train.dist import barrier
+    if info.local_rank == 0:
+        ensure_synthetic(cfg, data_root)
+    barrier(info)
+
+
 def train_loader(cfg: Config, data_root: Path, info: Any) -> tuple[DataLoader, Any]:
     """(DataLoader, MixedBatchSampler) of the configured training mixture for this rank (§4.5)."""
     from pymaf.data.augment import AugmentConfig
@@ -50,8 +59,11 @@ def train_loader(cfg: Config, data_root: Path, info: Any) -> tuple[DataLoader, A
     if d.mix_preset:
         ds, ratios = build_mixed_dataset(data_root, d.mix_preset, use_fits=d.use_fits, **kw)
     else:
+        from pymaf.data.mixed import final_fits_path
         names = list(d.train_datasets)
-        ds = MixedDataset([build_dataset(data_root, n, "train", **kw) for n in names], names)
+        ds = MixedDataset([build_dataset(data_root, n, "train", **kw,
+                                         fits_path=final_fits_path(data_root, n) if d.use_fits else None)
+                           for n in names], names)
         ratios = [d.train_datasets[n] for n in names]
     sampler = MixedBatchSampler(ds.sizes, ratios, cfg.train.batch_size,
                                 batches_per_epoch=cfg.train.epoch_length or None, seed=cfg.train.seed,
@@ -83,13 +95,6 @@ def iterate_epoch(loader: DataLoader, batch_sampler: Any, cfg: Config, epoch: in
 
 def sampler_state(batch_sampler: Any, epoch: int, batch_in_epoch: int) -> dict[str, Any]:
     return {**batch_sampler.state_dict(batches_done=batch_in_epoch), "epoch": epoch}
-
-
-def eval_loader(cfg: Config, data_root: Path) -> DataLoader:
-    from pymaf.data.dataset import build_dataset
-    ds = build_dataset(data_root, cfg.data.eval_dataset, "eval", crop_backend=cfg.data.crop_backend)
-    return DataLoader(ds, batch_size=cfg.eval.batch_size, shuffle=False, num_workers=cfg.eval.num_workers,
-                      generator=torch.Generator().manual_seed(0))
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:

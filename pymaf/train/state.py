@@ -1,7 +1,7 @@
 """Training checkpoints: model, optimiser, AMP scaler, sampler position and every RNG, written atomically.
 
 Layout (``<log_dir>/checkpoints/``): ``latest.pt`` (every ``train.checkpoint_every`` steps and at the end) and
-``best.pt`` (best validation PA-MPJPE of the last iteration, spec §3.8). The ``model`` key holds the plain
+``best.pt`` (best validation ``train.best_metric`` of the last iteration, default PA-MPJPE as spec §3.8). The ``model`` key holds the plain
 state dict (no DDP/compile prefixes), so ``pymaf.api.load_model(checkpoint=...)`` reads these files too.
 """
 from __future__ import annotations
@@ -45,12 +45,12 @@ def seed_everything(seed: int) -> None:
 
 
 def make_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: Any, step: int, epoch: int,
-               batch_in_epoch: int, best: float, config: dict, sampler_state: dict | None = None) -> dict[str, Any]:
+               batch_in_epoch: int, best: dict, config: dict, sampler_state: dict | None = None) -> dict[str, Any]:
     """The checkpoint dict (official keys 'model', 'optimizer', 'epoch', 'total_step_count' kept, §3.8)."""
     return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict() if scaler is not None else None,
             "sampler": sampler_state, "rng": rng_state(), "epoch": epoch, "batch_idx": batch_in_epoch,
-            "total_step_count": step, "best_pa_mpjpe": best, "config": config}
+            "total_step_count": step, "best": best, "config": config}
 
 
 def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -9,7 +9,6 @@ per-sample seeding).
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from pymaf.config import Config, save_config, to_dict
-from pymaf.errors import RunError
+from pymaf.errors import ConfigError, RunError
 from pymaf.geometry import axis_angle_to_rotmat, estimate_translation
 from pymaf.losses import compute_losses
 from pymaf.train import data_adapter as dada
@@ -40,8 +39,9 @@ class NonFiniteLossError(RunError):
 class TrainResult:
     step: int
     losses: list[float] = field(default_factory=list)       # total loss of every step run in this call
-    val: dict[str, float] = field(default_factory=dict)      # last validation metrics (mm)
-    best_pa_mpjpe: float = math.inf
+    val: dict[str, float] = field(default_factory=dict)      # last validation: the protocol's metrics, as
+    #                                                          eval.py's JSON names them, and <name>_mean_pose
+    best: dict[str, Any] = field(default_factory=dict)       # {'metric', 'value', 'step'} of best.pt
     log_dir: Path = Path(".")
 
 
@@ -77,42 +77,6 @@ def render_iuv_targets(smpl: nn.Module, renderer: nn.Module, batch: dict[str, Te
     return out
 
 
-# ---------------------------------------------------------------------------------------------- validation
-@torch.no_grad()
-def validate(model: nn.Module, smpl: nn.Module, loader: Any, device: torch.device, amp: str = "none",
-             max_batches: int = 0) -> dict[str, float]:
-    """MPJPE / PA-MPJPE / PVE (mm) of the last iteration and of iteration 0 (the mean pose), H36M-regressor
-    joints, pelvis-centred, J14 (§5.1). GT meshes come from the GT SMPL parameters of the val set."""
-    from pymaf.body.joints import H36M_TO_J14
-    from pymaf.metrics import mpjpe, pa_mpjpe, pve
-    was_training = model.training
-    model.eval()
-    sums: dict[str, float] = {}
-    n = 0
-    idx = torch.as_tensor(H36M_TO_J14, device=device)
-
-    def joints(v: Tensor) -> Tensor:
-        j = smpl.h36m_joints(v)
-        return j[:, idx] - j[:, :1]
-    for bi, batch in enumerate(loader):
-        if max_batches and bi >= max_batches:
-            break
-        batch = dada.to_device(batch, device)
-        with _autocast(device, amp):
-            out = model(batch["img"])
-        smpl_out = out["smpl_out"] if isinstance(out, dict) else out
-        g = gt_smpl(smpl, batch["pose"], batch["betas"])
-        gj = joints(g.vertices)
-        for name, o in (("", smpl_out[-1]), ("_mean_pose", smpl_out[0])):
-            v = o["verts"].float()
-            pj = joints(v)
-            for key, val in (("mpjpe", mpjpe(pj, gj)), ("pa_mpjpe", pa_mpjpe(pj, gj)), ("pve", pve(v, g.vertices))):
-                sums[key + name] = sums.get(key + name, 0.0) + float(torch.as_tensor(val).sum()) * 1000
-        n += batch["img"].shape[0]
-    model.train(was_training)
-    return {k: v / max(n, 1) for k, v in sums.items()}
-
-
 def _autocast(device: torch.device, amp: str) -> Any:
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
     return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
@@ -121,22 +85,9 @@ def _autocast(device: torch.device, amp: str) -> Any:
 def build_model(cfg: Config, data_root: Path, device: torch.device) -> nn.Module:
     """The network of ``cfg.model`` on ``device`` (``pymaf.api.load_model``; stage 2 loads
     ``train.pretrained_checkpoint``, §3.7)."""
-    try:
-        from pymaf.api import load_model
-    except ImportError:  # the api module is not there yet: build the network directly
-        load_model = None
-    if load_model is not None:
-        return load_model(checkpoint=cfg.train.pretrained_checkpoint or None, data_root=data_root,
-                          device=str(device), cfg=cfg)
-    from pymaf.body.files import resolve_body_files
-    from pymaf.body.smpl import build_smpl, load_mean_params
-    from pymaf.model.pymaf import PyMAF
-    body = resolve_body_files(data_root)
-    model = PyMAF(cfg.model, build_smpl(body), load_mean_params(body.mean_params))
-    if cfg.train.pretrained_checkpoint:  # ours or the official one (key mapping of pymaf.checkpoint)
-        from pymaf.checkpoint import load_checkpoint
-        load_checkpoint(model, cfg.train.pretrained_checkpoint)
-    return model.to(device)
+    from pymaf.api import load_model
+    return load_model(checkpoint=cfg.train.pretrained_checkpoint or None, data_root=data_root,
+                      device=str(device), cfg=cfg)
 
 
 # ---------------------------------------------------------------------------------------------- the loop
@@ -144,12 +95,15 @@ class Trainer:
     """Builds everything from a Config and runs ``fit()``. One instance per process under torchrun."""
 
     def __init__(self, cfg: Config, data_root: str | Path, resume: bool = False, progress: bool = True,
-                 info: DistInfo | None = None) -> None:
+                 info: DistInfo | None = None, overwrite: bool = False) -> None:
         self.cfg, self.data_root, self.resume, self.progress = cfg, Path(data_root), resume, progress
         self.info = info or init_from_env(cfg.runtime.device)
         self.device = process_device(cfg.runtime.device, self.info)
         self.log_dir = Path(cfg.train.log_dir)
         self.ckpt_dir = self.log_dir / "checkpoints"
+        self.notes: list[str] = []   # what the start did that the log must say (resume changes, overwrite)
+        if not resume and self.info.is_main:
+            self._claim_log_dir(overwrite)
         seed_everything(cfg.train.seed)     # same init on every rank (DDP also broadcasts rank 0's weights)
 
         from pymaf.body.files import resolve_body_files
@@ -166,7 +120,10 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.runtime.amp == "fp16")
         self.loader, self.batch_sampler = dada.train_loader(cfg, self.data_root, self.info)
         self.epoch_len = dada.epoch_length(self.batch_sampler)
-        self.step, self.epoch, self.batch_in_epoch, self.best = 0, 0, 0, math.inf
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.best: dict[str, Any] = {"metric": cfg.train.best_metric, "value": None, "step": None}
+        self.val = self._prepare_validation() if self.info.is_main else None
+        self._mean_pose: dict[str, float] | None = None
         if resume:
             self._load(self.ckpt_dir / "latest.pt")
         self.net = wrap_model(self.model, self.info, self.device, cfg.train.sync_bn)
@@ -176,17 +133,60 @@ class Trainer:
         self.total_steps = min(total, cfg.train.max_steps) if cfg.train.max_steps > 0 else total
         self.log = TrainLogger(self.log_dir, self.total_steps, self.step, enabled=self.info.is_main,
                                progress=progress)
+        for note in self.notes:
+            self.log.info(note)
 
     # -------------------------------------------------------------------------------- checkpoints
+    def _claim_log_dir(self, overwrite: bool) -> None:
+        """A fresh run never silently replaces another run's checkpoints: refuse, unless ``overwrite``."""
+        old = sorted(p.name for p in self.ckpt_dir.glob("*.pt")) if self.ckpt_dir.is_dir() else []
+        if not old:
+            return
+        if not overwrite:
+            raise RunError(f"log dir holds another run ({self.ckpt_dir}: {', '.join(old)}): expected an empty "
+                           "train.log_dir for a new run; pass --resume to continue that run, --overwrite to "
+                           "replace it, or set --opts train.log_dir=<new folder>")
+        for name in old:
+            (self.ckpt_dir / name).unlink()
+        self.notes.append(f"--overwrite: removed the previous run's checkpoints {', '.join(old)} from {self.ckpt_dir}")
+
+    def _check_resume_config(self, saved: dict[str, Any], path: Path) -> None:
+        """Settings that would make the resumed run another run are an error; safe ones are applied and logged."""
+        from pymaf.config import RESUME_SAFE_KEYS, config_changes
+        changes = config_changes(saved, to_dict(self.cfg))
+        bad = [c for c in changes if c[0] not in RESUME_SAFE_KEYS]
+        if bad:
+            listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in bad)
+            raise RunError(f"--resume with changed settings ({path}): {listed}. These make it another run: "
+                           "resume with the saved settings (see config.yaml in the log dir), or start a new run "
+                           "in another train.log_dir")
+        if changes:
+            self.notes.append("--resume applies changed settings: "
+                              + "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in changes))
+
     def _load(self, path: Path) -> None:
         st = load_state(path, self.device)
+        if "config" in st:
+            self._check_resume_config(st["config"], path)
+        if st.get("sampler") is not None:  # the saved position: same data, batch size, seed and world size
+            try:
+                self.batch_sampler.load_state_dict(st["sampler"])
+            except (ValueError, KeyError) as e:
+                raise RunError(f"--resume: the training data differs from the checkpoint's ({path}): {e}; "
+                               "resume with the same datasets, batch size, seed and number of processes") from None
+            if (st["sampler"].get("epoch"), st["sampler"].get("batch")) != (st["epoch"], st["batch_idx"]):
+                raise RunError(f"--resume: inconsistent checkpoint ({path}): sampler at epoch/batch "
+                               f"{st['sampler'].get('epoch')}/{st['sampler'].get('batch')}, trainer at "
+                               f"{st['epoch']}/{st['batch_idx']}; the file is damaged")
         self.model.load_state_dict(st["model"])
         self.optimizer.load_state_dict(st["optimizer"])
         if st.get("scaler"):
             self.scaler.load_state_dict(st["scaler"])
         set_rng_state(st["rng"])
         self.step, self.epoch, self.batch_in_epoch = st["total_step_count"], st["epoch"], st["batch_idx"]
-        self.best = st.get("best_pa_mpjpe", math.inf)
+        best = st.get("best") or {}
+        if best.get("metric") == self.best["metric"]:
+            self.best = dict(best)
 
     def save(self, name: str = "latest.pt") -> Path | None:
         if not self.info.is_main:
@@ -196,14 +196,67 @@ class Trainer:
                            dada.sampler_state(self.batch_sampler, self.epoch, self.batch_in_epoch))
         return atomic_save(state, self.ckpt_dir / name)
 
+    # -------------------------------------------------------------------------------- validation
+    def _prepare_validation(self) -> Any:
+        """The eval.py protocol of ``data.eval_dataset`` (pymaf.eval), built once; checks ``train.best_metric``."""
+        from pymaf.eval import prepare_evaluation
+        from pymaf.eval.pose3d import POSE3D_PROTOCOLS
+        cfg = self.cfg
+        if cfg.data.eval_dataset not in POSE3D_PROTOCOLS:
+            raise ConfigError(f"data.eval_dataset: validation during training runs a 3D protocol, got "
+                              f"{cfg.data.eval_dataset!r}; expected one of {', '.join(POSE3D_PROTOCOLS)}")
+        setup = prepare_evaluation(cfg.data.eval_dataset, self.data_root, self.device,
+                                   batch_size=cfg.eval.batch_size, num_workers=cfg.eval.num_workers,
+                                   crop_backend=cfg.data.crop_backend, max_batches=cfg.train.val_max_batches)
+        names = setup.protocol["metrics"]
+        if cfg.train.best_metric not in names:
+            raise ConfigError(f"train.best_metric: {cfg.train.best_metric!r} is not a metric of the "
+                              f"{cfg.data.eval_dataset} protocol; expected one of {', '.join(names)}")
+        return setup
+
+    def _is_better(self, value: float) -> bool:
+        from pymaf.eval import HIGHER_IS_BETTER
+        old = self.best["value"]
+        if old is None:
+            return True
+        return value > old if self.best["metric"] in HIGHER_IS_BETTER else value < old
+
+    def run_validation(self) -> dict[str, float]:
+        """Run the validation protocol (the same code as eval.py) on the model; keep best.pt on
+        ``train.best_metric``; log and return the metrics (eval.py's names) and the mean pose's."""
+        if not self.info.is_main:
+            return {}
+        from pymaf.eval import model_predictor
+        model = unwrap(self.model)
+        try:
+            res = self.val.run(model_predictor(model), self.device)
+            if self._mean_pose is None:  # output 0 is the mean-parameter mesh: the same for every weight
+                mean = self.val.run(model_predictor(model, output=0), self.device).metrics
+                self._mean_pose = {k: v for k, v in mean.items() if isinstance(v, float)}
+        finally:
+            model.train()
+        m = {k: v for k, v in res.metrics.items() if isinstance(v, float)}
+        self.log.scalars(self.step, m, "eval_error/")
+        metric = self.best["metric"]
+        if self._is_better(m[metric]):
+            self.best = {"metric": metric, "value": m[metric], "step": self.step}
+            self.save("best.pt")
+        shown = "  ".join(f"{k} {v:.1f}" for k, v in m.items())
+        mean = "  ".join(f"{k} {v:.1f}" for k, v in self._mean_pose.items())
+        self.log.info(f"[val step {self.step}] {self.cfg.data.eval_dataset}: {shown} (mean pose: {mean}); "
+                      f"best.pt: {metric} {self.best['value']:.1f} at step {self.best['step']}")
+        return {**m, **{f"{k}_mean_pose": v for k, v in self._mean_pose.items()}}
+
     # -------------------------------------------------------------------------------- one step
     def train_step(self, batch: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
         cfg = self.cfg
         img = batch["img"]
         if cfg.runtime.channels_last:
             img = img.contiguous(memory_format=torch.channels_last)
-        valid = (batch["valid_fit"] if "valid_fit" in batch else batch["has_smpl"]).bool()
+        valid = batch["has_smpl"].bool()
         iuv = render_iuv_targets(self.smpl, self.renderer, batch, valid) if cfg.model.aux_supv_on else None
+        if cfg.loss.vert_w > 0:  # §3.1-3.2: GT vertices from the GT SMPL parameters (neutral body), L1 on has_smpl
+            batch = {**batch, "verts": gt_smpl(self.smpl, batch["pose"], batch["betas"]).vertices}
         with _autocast(self.device, cfg.runtime.amp):
             out = self.net(img)
         total, losses = compute_losses(out, batch, iuv, cfg.loss)     # losses in fp32
@@ -258,25 +311,9 @@ class Trainer:
             yield from dada.iterate_epoch(self.loader, self.batch_sampler, self.cfg, epoch, start)
             epoch, start = epoch + 1, 0
 
-    def run_validation(self) -> dict[str, float]:
-        if not self.info.is_main:
-            return {}
-        if not hasattr(self, "val_loader"):
-            self.val_loader = dada.eval_loader(self.cfg, self.data_root)
-        m = validate(unwrap(self.model), self.smpl, self.val_loader, self.device, self.cfg.runtime.amp,
-                     self.cfg.train.val_max_batches)
-        self.log.scalars(self.step, m, "eval_error/")
-        if m.get("pa_mpjpe", math.inf) < self.best:
-            self.best = m["pa_mpjpe"]
-            self.save("best.pt")
-        self.log.info(f"[val step {self.step}] MPJPE {m['mpjpe']:.1f} PA-MPJPE {m['pa_mpjpe']:.1f} "
-                      f"PVE {m['pve']:.1f} mm (mean pose: MPJPE {m['mpjpe_mean_pose']:.1f} "
-                      f"PA-MPJPE {m['pa_mpjpe_mean_pose']:.1f})")
-        return m
-
     def fit(self) -> TrainResult:
         cfg = self.cfg
-        res = TrainResult(step=self.step, best_pa_mpjpe=self.best, log_dir=self.log_dir)
+        res = TrainResult(step=self.step, best=dict(self.best), log_dir=self.log_dir)
         if self.info.is_main:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.log_dir / "config.yaml")
@@ -317,10 +354,11 @@ class Trainer:
             barrier(self.info)
         finally:
             self.log.close()
-        res.step, res.best_pa_mpjpe = self.step, self.best
+        res.step, res.best = self.step, dict(self.best)
         return res
 
 
-def train(cfg: Config, data_root: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Build a :class:`Trainer` from ``cfg`` and run it (the function ``train.py`` calls)."""
-    return Trainer(cfg, data_root, resume=resume, progress=progress).fit()
+def train(cfg: Config, data_root: str | Path, resume: bool = False, progress: bool = True,
+          overwrite: bool = False) -> TrainResult:
+    """Build a :class:`Trainer` from ``cfg`` and run it."""
+    return Trainer(cfg, data_root, resume=resume, progress=progress, overwrite=overwrite).fit()
