@@ -26,9 +26,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--data-root", default=None, help="data root (default: $PYMAF_DATA, else ./data)")
     p.add_argument("--cfg", default=None, help="YAML config of the model (default: the built-in defaults)")
     p.add_argument("--opts", nargs="*", default=[], help="config overrides KEY=VALUE")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--num-workers", type=int, default=min(4, default_num_workers()),
-                   help="DataLoader workers (default: min(4, available cores))")
+    p.add_argument("--batch-size", type=int, default=None, help="default: eval.batch_size of the config (32)")
+    p.add_argument("--num-workers", type=int, default=None,
+                   help="DataLoader workers (default: eval.num_workers of the config, at most the available cores)")
     p.add_argument("--out-dir", default="logs/eval", help="where the JSON report (and samples npz) go")
     p.add_argument("--save-samples", action="store_true", help="also save per-sample predictions and errors")
     p.add_argument("--coco-official-scores", action="store_true",
@@ -44,8 +44,10 @@ def main(argv: list[str] | None = None) -> dict:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     opts = list(args.opts) + [f"runtime.device={device}"]
     cfg = load_config(args.cfg, opts)
+    batch_size = args.batch_size if args.batch_size is not None else cfg.eval.batch_size
+    workers = args.num_workers if args.num_workers is not None else min(cfg.eval.num_workers, default_num_workers())
     return evaluate(args.dataset, args.checkpoint, resolve_data_root(args.data_root), device=device,
-                    batch_size=args.batch_size, num_workers=args.num_workers, out_dir=Path(args.out_dir),
+                    batch_size=batch_size, num_workers=workers, out_dir=Path(args.out_dir),
                     save_samples=args.save_samples, coco_official_scores=args.coco_official_scores, cfg=cfg,
                     infer_model_cfg=args.cfg is None and not any(o.startswith("model.") for o in args.opts),
                     log_every=args.log_every)

@@ -226,3 +226,36 @@ def test_synthetic_data_is_generated_once_per_machine(tmp_path: Path, monkeypatc
     assert calls == ["barrier 1"]
     dada.prepare_training_data(cfg, tmp_path, DistInfo(rank=0, world_size=2, local_rank=0))
     assert calls == ["barrier 1", "generate", "barrier 0"]
+
+
+def test_use_fits_key_replaces_the_smpl_labels_of_a_plain_mixture(data_root: Path, tmp_path: Path) -> None:
+    """data.use_fits used to act only with a mix_preset; with train_datasets it now reads final_fits/ too."""
+    import shutil
+    from pymaf.train import data_adapter as dada
+    from pymaf.train.dist import DistInfo
+    root = tmp_path / "root"
+    shutil.copytree(data_root, root, symlinks=True)
+    (root / "final_fits").mkdir()
+    np.savez(root / "final_fits" / "synthetic.npz", pose=np.full((N_SAMPLES, 72), 0.1),
+             betas=np.zeros((N_SAMPLES, 10)), valid_fit=np.ones(N_SAMPLES))
+    plain, _ = dada.train_loader(_cfg(tmp_path), root, DistInfo())
+    fits, _ = dada.train_loader(_cfg(tmp_path, "data.use_fits=true"), root, DistInfo())
+    assert not np.allclose(plain.dataset.datasets[0].ann.pose, 0.1)
+    np.testing.assert_allclose(fits.dataset.datasets[0].ann.pose, 0.1)
+
+
+def test_vert_w_adds_the_l1_to_the_gt_smpl_mesh(data_root: Path, tmp_path: Path) -> None:
+    from pymaf.losses import vertex_loss
+    from pymaf.train import Trainer
+    from pymaf.train.trainer import gt_smpl
+    tr = Trainer(_cfg(tmp_path, "loss.vert_w=2.0", "model.aux_supv_on=false"), data_root, progress=False)
+    batch = next(tr._batches())
+    torch.manual_seed(0)  # the regressors' dropout draws the same masks in both forwards
+    with torch.no_grad():
+        out = tr.net(batch["img"])
+    gt = gt_smpl(tr.smpl, batch["pose"], batch["betas"]).vertices
+    torch.manual_seed(0)
+    _, losses = tr.train_step(batch)
+    for i in (1, 2):
+        want = 2.0 * vertex_loss(out["smpl_out"][i]["verts"], gt, batch["has_smpl"].bool())
+        assert float(want) > 0 and float(losses[f"loss_verts_{i}"]) == pytest.approx(float(want), rel=1e-5)
