@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 
+import bvhio
 import cv2
 import numpy as np
 import pygltflib
@@ -20,7 +21,6 @@ from pymaf.demo.bvh import write_bvh
 from pymaf.demo.gltf import skin_sets, write_glb
 from pymaf.geometry import axis_angle_to_rotmat
 
-bvhio = pytest.importorskip("bvhio")
 FPS = 25.0
 TOL = 1e-4  # metres
 
@@ -241,6 +241,9 @@ def test_demo_video_exports_bvh_and_glb(tmp_path, random_model, smpl):
     doc = pygltflib.GLTF2.load(str(out / "animation/clip_p000.glb"))
     assert len(doc.skins[0].joints) == 24 and len(doc.animations[0].channels) == 25
     assert doc.accessors[doc.animations[0].samplers[0].input].count == n
+    import trimesh  # a second, unrelated glTF reader opens it too
+    geoms = list(trimesh.load(str(out / "animation/clip_p000.glb")).geometry.values())
+    assert len(geoms) == 1 and geoms[0].vertices.shape == (6890, 3) and geoms[0].faces.shape == (13776, 3)
     recs = [np.load(out / "params" / f"{i:06d}_p000.npz") for i in range(n)]
     rotmat = np.stack([r["rotmat"] for r in recs]).astype(np.float64)
     betas = np.stack([r["betas"] for r in recs]).astype(np.float64)

@@ -191,6 +191,7 @@ def run_demo(opts: argparse.Namespace, model: Optional[torch.nn.Module] = None) 
     out.mkdir(parents=True, exist_ok=True)
     if opts.full_image and opts.bboxes:
         raise ValueError("use either --full-image or --bboxes, not both")
+    anim = _animation_recorder(opts, source.kind == "video" or opts.sequence)  # before the slow set-up
     boxes_src: Any = JsonBoxes(opts.bboxes) if opts.bboxes else None
     if boxes_src is None and not opts.full_image:
         boxes_src = PersonDetector(opts.detector, opts.detector_weights, opts.device, opts.det_threshold)
@@ -204,7 +205,6 @@ def run_demo(opts: argparse.Namespace, model: Optional[torch.nn.Module] = None) 
     smoothers: dict[int, PersonSmoother] = {}
     writers = _Writers(out, source.name if source.kind == "video" else None, source.fps)
     pkl = OfficialPklWriter() if opts.official_pkl else None
-    anim = _animation_recorder(opts, tracked)
     timers = Timers()
     focal_used: dict[str, float] = {}
     try:
