@@ -182,6 +182,15 @@ def test_glb_skin_gives_the_exported_vertices(tmp_path, smpl, track):
         got, t = _skin_glb(tmp_path / "p.glb", k)
         assert t == pytest.approx(frames[k] / FPS)
         assert np.abs(got - ref[k]).max() < TOL, (k, np.abs(got - ref[k]).max())
+    doc = pygltflib.GLTF2.load(str(tmp_path / "p.glb"))
+    attrs = doc.meshes[0].primitives[0].attributes
+    blob = doc.binary_blob()
+    n, v = _accessor(doc, blob, attrs.NORMAL), _accessor(doc, blob, attrs.POSITION)
+    faces = _accessor(doc, blob, doc.meshes[0].primitives[0].indices).reshape(-1, 3).astype(int)
+    assert np.allclose(np.linalg.norm(n, axis=1), 1, atol=1e-5)
+    import trimesh  # normals of the rest mesh as trimesh computes them (independent; same winding)
+    ref_n = trimesh.Trimesh(v, faces, process=False).vertex_normals
+    assert (n * ref_n).sum(1).min() > 0.95
     # the correctives left out are a real difference (the comparison would see a wrong choice)
     R = torch.from_numpy(rotmat[:1]).float()
     with torch.no_grad():

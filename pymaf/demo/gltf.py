@@ -2,11 +2,12 @@
 is: ``pymaf.demo.animation``), built with ``pygltflib``.
 
 Contents: nodes 0..23 are the joints (SMPL hierarchy, rest translations = rest offsets, root at its rest
-position), node 24 the mesh (rest T-pose of the person's shape, uint32 triangles) with one skin: the 24 joints,
-inverse bind matrices ``T(-J_i)`` (the rest pose has identity rotations) and every non-zero SMPL skinning
-weight, largest first, 4 per ``JOINTS_n``/``WEIGHTS_n`` set (``JOINTS_0`` holds the 4 largest, which is what
-viewers limited to one set use). One animation ("smpl"): LINEAR samplers keyed at ``frame / fps`` seconds, a
-rotation channel per joint and a translation channel for the root.
+position), node 24 the mesh (rest T-pose of the person's shape, uint32 triangles, rest-pose vertex normals)
+with one skin: the 24 joints, inverse bind matrices ``T(-J_i)`` (the rest pose has identity rotations) and
+every non-zero SMPL skinning weight, largest first, 4 per ``JOINTS_n``/``WEIGHTS_n`` set (``JOINTS_0`` holds
+the 4 largest: what viewers limited to one set use; three.js renormalises them). One animation ("smpl"):
+LINEAR samplers keyed at ``frame / fps`` seconds, a rotation channel per joint and a translation channel for
+the root.
 """
 from __future__ import annotations
 
@@ -55,6 +56,17 @@ def skin_sets(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             w.reshape(-1, S, 4).transpose(1, 0, 2).astype(np.float32))
 
 
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Unit area-weighted vertex normals [V,3] of a triangle mesh (vertices [V,3], faces [F,3])."""
+    tri = vertices[faces]
+    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    n = np.zeros_like(vertices)
+    for c in range(3):
+        np.add.at(n, faces[:, c], fn)
+    length = np.linalg.norm(n, axis=1, keepdims=True)
+    return np.where(length > 0, n / np.where(length > 0, length, 1.0), np.array([0.0, 0.0, 1.0]))
+
+
 def write_glb(path: str | Path, anim: SkeletonAnimation) -> None:
     """Write ``anim`` as a skinned, animated .glb at ``path`` (parent folders created)."""
     doc = gl.GLTF2(asset=gl.Asset(generator="pymaf", version="2.0"))
@@ -71,7 +83,9 @@ def write_glb(path: str | Path, anim: SkeletonAnimation) -> None:
 
     pos = blob.add(anim.rest_vertices.astype(np.float32), gl.VEC3, gl.FLOAT, gl.ARRAY_BUFFER, minmax=True)
     idx = blob.add(anim.faces.astype(np.uint32).reshape(-1), gl.SCALAR, gl.UNSIGNED_INT, gl.ELEMENT_ARRAY_BUFFER)
-    attrs = gl.Attributes(POSITION=pos)
+    nrm = blob.add(vertex_normals(anim.rest_vertices, anim.faces).astype(np.float32), gl.VEC3, gl.FLOAT,
+                   gl.ARRAY_BUFFER)
+    attrs = gl.Attributes(POSITION=pos, NORMAL=nrm)
     for s, (js, ws) in enumerate(zip(*skin_sets(anim.skin_weights))):
         setattr(attrs, f"JOINTS_{s}", blob.add(js, gl.VEC4, gl.UNSIGNED_BYTE, gl.ARRAY_BUFFER))
         setattr(attrs, f"WEIGHTS_{s}", blob.add(ws, gl.VEC4, gl.FLOAT, gl.ARRAY_BUFFER))
