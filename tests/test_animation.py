@@ -58,14 +58,15 @@ def _reference_joints(smpl, rotmat, betas, trans) -> np.ndarray:
     return _world(j + trans[:, None])
 
 
-def _reference_lbs_vertices(smpl, rotmat, betas, trans) -> np.ndarray:
+def _reference_lbs_vertices(smpl, rotmat, betas, trans, weights=None) -> np.ndarray:
     """SMPL without pose correctives (smplx.lbs with zero posedirs), mean betas, + translation, world [T,V,3]."""
     T = len(rotmat)
+    w = smpl.lbs_weights.double() if weights is None else torch.from_numpy(weights)
     with torch.no_grad():
         v, _ = lbs(torch.from_numpy(np.repeat(betas.mean(0, keepdims=True), T, 0)),
                    torch.from_numpy(rotmat), smpl.v_template.double(), smpl.shapedirs.double(),
                    torch.zeros_like(smpl.posedirs.double()), smpl.J_regressor.double(), smpl.parents,
-                   smpl.lbs_weights.double(), pose2rot=False)
+                   w, pose2rot=False)
     return _world(v.numpy() + trans[:, None])
 
 
@@ -197,6 +198,25 @@ def test_glb_skin_gives_the_exported_vertices(tmp_path, smpl, track):
         full = smpl(betas=torch.from_numpy(betas.mean(0, keepdims=True)).float(), body_pose=R[:, 1:],
                     global_orient=R[:, :1]).vertices[0].double().numpy()
     assert np.abs(_world(full + trans[0]) - ref[0]).max() > 10 * TOL
+
+
+def test_glb_skin_with_more_than_four_influences(tmp_path, smpl, track):
+    """Weights spread over 6 joints (real SMPL has vertices with more than 4): two JOINTS/WEIGHTS sets, and the
+    skin still gives the LBS vertices."""
+    import dataclasses
+    frames, rotmat, betas, trans = track
+    anim = build_animation(smpl, frames, rotmat, betas, trans, FPS)
+    rng = np.random.default_rng(3)
+    w = 0.8 * anim.skin_weights
+    for v in range(len(w)):
+        w[v, rng.choice(24, 5, replace=False)] += 0.04
+    w /= w.sum(1, keepdims=True)
+    assert (w > 0).sum(1).max() > 4
+    write_glb(tmp_path / "w.glb", dataclasses.replace(anim, skin_weights=w))
+    attrs = pygltflib.GLTF2.load(str(tmp_path / "w.glb")).meshes[0].primitives[0].attributes
+    assert getattr(attrs, "JOINTS_1", None) is not None
+    got, _ = _skin_glb(tmp_path / "w.glb", 2)
+    assert np.abs(got - _reference_lbs_vertices(smpl, rotmat, betas, trans, w)[2]).max() < TOL
 
 
 def test_skin_sets_keep_every_weight_largest_first():
