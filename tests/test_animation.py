@@ -254,31 +254,31 @@ def test_demo_video_exports_bvh_and_glb(tmp_path, random_model, smpl):
     with the video's frames and frame rate, and the BVH joints are the ones of the demo's params."""
     from pymaf.demo.run import build_parser, run_demo
     h, w, n, fps = 48, 64, 3, 12
-    writer = cv2.VideoWriter(str(tmp_path / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    writer = cv2.VideoWriter(str(tmp_path / "my.clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
     for i in range(n):
         writer.write(np.full((h, w, 3), 60 + 40 * i, np.uint8))
     writer.release()
     out = tmp_path / "out"
-    opts = build_parser().parse_args(["--input", str(tmp_path / "clip.mp4"), "--output", str(out), "--full-image",
+    opts = build_parser().parse_args(["--input", str(tmp_path / "my.clip.mp4"), "--output", str(out), "--full-image",
                                       "--no-render", "--export-bvh", "--export-glb"])
     s = run_demo(opts, model=random_model)
-    assert (out / "animation/clip_p000.bvh").is_file() and (out / "animation/clip_p000.glb").is_file()
+    assert (out / "animation/my.clip_p000.bvh").is_file() and (out / "animation/my.clip_p000.glb").is_file()
     assert s["animation"] == [json.loads(json.dumps(e)) for e in s["animation"]]  # JSON-able
     assert s["animation"][0]["num_frames"] == n and s["animation"][0]["fps"] == pytest.approx(fps)
-    root = bvhio.readAsHierarchy(str(out / "animation/clip_p000.bvh"))
+    root = bvhio.readAsHierarchy(str(out / "animation/my.clip_p000.bvh"))
     assert len(root.Keyframes) == n and len(root.layout()) == 24
-    doc = pygltflib.GLTF2.load(str(out / "animation/clip_p000.glb"))
+    doc = pygltflib.GLTF2.load(str(out / "animation/my.clip_p000.glb"))
     assert len(doc.skins[0].joints) == 24 and len(doc.animations[0].channels) == 25
     assert doc.accessors[doc.animations[0].samplers[0].input].count == n
     import trimesh  # a second, unrelated glTF reader opens it too
-    geoms = list(trimesh.load(str(out / "animation/clip_p000.glb")).geometry.values())
+    geoms = list(trimesh.load(str(out / "animation/my.clip_p000.glb")).geometry.values())
     assert len(geoms) == 1 and geoms[0].vertices.shape == (6890, 3) and geoms[0].faces.shape == (13776, 3)
     recs = [np.load(out / "params" / f"{i:06d}_p000.npz") for i in range(n)]
     rotmat = np.stack([r["rotmat"] for r in recs]).astype(np.float64)
     betas = np.stack([r["betas"] for r in recs]).astype(np.float64)
     trans = np.stack([r["translation"] for r in recs]).astype(np.float64)
     from pymaf.body.joints import SMPL_JOINT_NAMES
-    got = _bvh_joints(out / "animation/clip_p000.bvh", SMPL_JOINT_NAMES)
+    got = _bvh_joints(out / "animation/my.clip_p000.bvh", SMPL_JOINT_NAMES)
     assert np.abs(got - _reference_joints(smpl, rotmat, betas, trans)).max() < TOL
 
 

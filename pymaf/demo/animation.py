@@ -26,9 +26,7 @@ first frame: ``start_frame`` in ``summary.json``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -112,41 +110,3 @@ def build_animation(smpl: torch.nn.Module, frame_indices: np.ndarray, rotmat: np
         rest_vertices=rest.vertices[0].double().cpu().numpy(), faces=smpl.faces.cpu().numpy().astype(np.int64),
         skin_weights=smpl.lbs_weights.double().cpu().numpy(), betas=mean_betas, rotations=rot,
         root_position=root, frame_indices=frames, fps=float(fps))
-
-
-@dataclass
-class AnimationRecorder:
-    """Collects the demo's per-person records (``run.py``) and writes one BVH and/or GLB per track."""
-    bvh: bool = False
-    glb: bool = False
-    tracks: dict[int, dict[str, list]] = field(default_factory=dict)
-
-    def add(self, record: dict[str, Any]) -> None:
-        """A person-frame record with ``track_id``, ``frame_index``, ``rotmat`` [24,3,3], ``betas`` [10],
-        ``translation`` [3] (the demo's record, see ``pymaf.demo.export``)."""
-        t = self.tracks.setdefault(int(record["track_id"]), {"frame": [], "rotmat": [], "betas": [], "trans": []})
-        t["frame"].append(int(record["frame_index"]))
-        t["rotmat"].append(np.asarray(record["rotmat"], np.float64))
-        t["betas"].append(np.asarray(record["betas"], np.float64))
-        t["trans"].append(np.asarray(record["translation"], np.float64))
-
-    def export(self, out: str | Path, stem: str, smpl: torch.nn.Module, fps: float) -> list[dict[str, Any]]:
-        """Write ``<out>/animation/<stem>_p<id:03d>.bvh|.glb``; returns one summary entry per track."""
-        from pymaf.demo.bvh import write_bvh
-        from pymaf.demo.gltf import write_glb
-        entries = []
-        for tid in sorted(self.tracks):
-            t = self.tracks[tid]
-            anim = build_animation(smpl, np.array(t["frame"]), np.stack(t["rotmat"]), np.stack(t["betas"]),
-                                   np.stack(t["trans"]), fps)
-            base = Path(out) / "animation" / f"{stem}_p{tid:03d}"
-            entry: dict[str, Any] = {"track_id": tid, "start_frame": int(anim.frame_indices[0]),
-                                     "num_frames": len(anim.frame_indices), "fps": anim.fps}
-            if self.bvh:
-                write_bvh(base.with_suffix(".bvh"), anim)
-                entry["bvh"] = str(base.with_suffix(".bvh"))
-            if self.glb:
-                write_glb(base.with_suffix(".glb"), anim)
-                entry["glb"] = str(base.with_suffix(".glb"))
-            entries.append(entry)
-        return entries

@@ -31,10 +31,9 @@ import cv2
 import numpy as np
 import torch
 
-from pymaf.demo.animation import AnimationRecorder
 from pymaf.demo.boxes import JsonBoxes, PersonDetector, full_image_box
 from pymaf.demo.crops import make_crops, square_boxes
-from pymaf.demo.export import OfficialPklWriter, save_obj, save_person_npz
+from pymaf.demo.export import AnimationRecorder, OfficialPklWriter, save_obj, save_person_npz
 from pymaf.demo.inputs import Frame, FrameSource, chunked
 from pymaf.demo.smoothing import PersonSmoother
 from pymaf.demo.tracking import IoUTracker
