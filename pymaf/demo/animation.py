@@ -18,7 +18,7 @@ One shape per person: a skeleton has fixed bone lengths, so the animation uses t
 track's frames for the rest offsets and the skinned mesh. The glTF skin is linear blend skinning of the
 shaped rest mesh (``v_template + shapedirs @ betas``) with SMPL's skinning weights: SMPL's pose-dependent
 corrective blend shapes are not part of glTF skinning and are not exported, so the animated glTF vertices are
-``C (LBS(v_shaped, R) + trans)``, SMPL without pose correctives (a few millimetres off near bent joints).
+``C (LBS(v_shaped, R) + trans)``, SMPL without pose correctives (they differ near bent joints).
 
 Frames: the animation runs from the first to the last frame in which the track appears; a frame where the
 person is missing holds the previous pose (the glTF keys carry the video frame times, the BVH starts at its
