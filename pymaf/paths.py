@@ -156,3 +156,31 @@ def existing(data_root: Path, entry: DataFile) -> Path | None:
         if p.exists():
             return p
     return None
+
+
+def registry_markdown() -> str:
+    """The registry as a Markdown table (path under the data root | needed by | where to get it), one row per
+    external file, dataset file and image folder: the table of ``data/README.md`` (printed by
+    ``python scripts/check_data.py --markdown``; a test keeps the two equal)."""
+    def origin(name: str) -> str:  # 'h36m-p2-mosh' -> the 'h36m' entry
+        return DATASET_ORIGINS.get(name) or DATASET_ORIGINS.get(name.split("-")[0], "see the README")
+
+    rows = ["| path under the data root | needed by | where to get it |", "|---|---|---|"]
+    for e in FILES.values():
+        suffix = "/" if e.kind == "dir" else ""
+        shown = " or ".join(f"`{r}{suffix}`" for r in (e.rel, *e.alternatives))
+        rows.append(f"| {shown} | {', '.join(e.needed_by) or 'optional'} | {e.origin}"
+                    f"{f' ({e.note})' if e.note else ''} |")
+    for name, splits in DATASET_FILES.items():
+        for split in splits:
+            feature = "train" if split == "train" else f"eval-{name}"
+            rows.append(f"| `{dataset_npz(Path(), name, split).as_posix()}` | {feature} | {origin(name)} |")
+    for name, fname in DATASET_FILES_EFT.items():
+        rows.append(f"| `dataset_extras/{fname}` | train (EFT setting) | {origin(name)} |")
+    in_files = {e.rel for e in FILES.values()}
+    for folder in dict.fromkeys(DATASET_FOLDERS.values()):
+        if f"datasets/{folder}" in in_files:
+            continue
+        users = [n for n, f in DATASET_FOLDERS.items() if f == folder]
+        rows.append(f"| `datasets/{folder}/` | images of {', '.join(users)} | {origin(users[0])} |")
+    return "\n".join(rows) + "\n"

@@ -99,7 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-root", default=None, help="data root (default: $PYMAF_DATA or ./data)")
     ap.add_argument("--require", nargs="*", default=[], help="features whose files must be present and right")
+    ap.add_argument("--markdown", action="store_true", help="print the registry as the Markdown table of "
+                    "data/README.md and exit")
     args = ap.parse_args(argv)
+    if args.markdown:
+        print(paths.registry_markdown(), end="")
+        return 0
     root = paths.resolve_data_root(args.data_root)
 
     rows, failed = [], False

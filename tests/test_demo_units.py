@@ -113,14 +113,61 @@ def test_json_boxes_both_forms(tmp_path):
         JsonBoxes(p)
 
 
-def test_missing_detector_weights_error_says_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+def _offline(monkeypatch) -> list[str]:
+    """No network: torch hub's download raises as urllib does offline; returns the URLs that were tried."""
+    import urllib.error
+    tried: list[str] = []
+
+    def no_network(url, *args, **kwargs):
+        tried.append(url)
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    return tried
+
+
+def test_offline_detector_error_says_what_to_do(tmp_path, monkeypatch):
+    """Empty torch hub cache and no network: DetectorUnavailable (an InputError) naming the file, the URL, the
+    cache folder and the alternatives."""
+    from pymaf.demo.boxes import PersonDetector
+    from pymaf.errors import InputError
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    tried = _offline(monkeypatch)
     with pytest.raises(DetectorUnavailable) as e:
-        find_detector_weights("fasterrcnn")
+        PersonDetector("fasterrcnn")
+    url = "https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"
+    assert tried == [url]  # the weights API did try to download, once
+    assert isinstance(e.value, InputError)
     msg = str(e.value)
-    for needle in (str(tmp_path / "hub" / "checkpoints"), "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth",
-                   "--detector-weights", "--bboxes", "--full-image"):
-        assert needle in msg
+    for needle in (str(tmp_path / "torch" / "hub" / "checkpoints"), "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth",
+                   url, "--detector-weights", "--bboxes", "--full-image", "name resolution"):
+        assert needle in msg, needle
+    assert find_detector_weights("fasterrcnn") is None  # no file given: the weights API's business
+
+
+def test_detector_weights_in_the_torch_hub_cache_are_used_without_download(tmp_path, monkeypatch):
+    """A state dict placed in <TORCH_HOME>/hub/checkpoints/ under the weights API's file name is loaded as is
+    (random weights of the smallest detector here); the network is never touched."""
+    import torchvision.models.detection as det
+    from pymaf.demo.boxes import PersonDetector, detector_cache_file
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    tried = _offline(monkeypatch)
+    torch.manual_seed(1)
+    state = det.fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None).state_dict()
+    cached = tmp_path / "torch/hub/checkpoints/fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth"
+    assert detector_cache_file("fasterrcnn_mobilenet") == cached
+    cached.parent.mkdir(parents=True)
+    torch.save(state, cached)
+    d = PersonDetector("fasterrcnn_mobilenet", score_threshold=0.0, min_size=0.0)
+    assert tried == []
+    got = d.model.state_dict()
+    # (pretrained builds use FrozenBatchNorm2d, which has no num_batches_tracked: every other tensor is the file's)
+    assert set(got) <= set(state) and set(state) - set(got) == {k for k in state if k.endswith("num_batches_tracked")}
+    assert all(torch.equal(got[k], state[k]) for k in got)
+    assert len(d([np.zeros((48, 64, 3), np.uint8)])) == 1
+    cached.write_bytes(b"truncated")  # a broken cached file: say which file to delete
+    with pytest.raises(DetectorUnavailable, match="delete the file"):
+        PersonDetector("fasterrcnn_mobilenet")
+    assert tried == []
 
 
 def test_crop_geometry_maps_box_to_crop():

@@ -15,26 +15,30 @@ A missing score is 1. Optional 5th element = score; further elements are ignored
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
 
 from pymaf.errors import InputError
 
-# torchvision person detectors we can load from a local file: name -> (builder, checkpoint file name)
+# torchvision COCO person detectors: name -> (builder, weights enum in torchvision.models.detection). The COCO_V1
+# weights come through torchvision's weights API: downloaded once into the torch hub cache
+# (<TORCH_HOME>/hub/checkpoints/<file name of the URL>), read from there afterwards.
 DETECTORS = {
-    "fasterrcnn": ("fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"),
-    "fasterrcnn_v2": ("fasterrcnn_resnet50_fpn_v2", "fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth"),
-    "keypointrcnn": ("keypointrcnn_resnet50_fpn", "keypointrcnn_resnet50_fpn_coco-fc266e95.pth"),
-    "fasterrcnn_mobilenet": ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth"),
+    "fasterrcnn": ("fasterrcnn_resnet50_fpn", "FasterRCNN_ResNet50_FPN_Weights"),
+    "fasterrcnn_v2": ("fasterrcnn_resnet50_fpn_v2", "FasterRCNN_ResNet50_FPN_V2_Weights"),
+    "keypointrcnn": ("keypointrcnn_resnet50_fpn", "KeypointRCNN_ResNet50_FPN_Weights"),
+    "fasterrcnn_mobilenet": ("fasterrcnn_mobilenet_v3_large_fpn", "FasterRCNN_MobileNet_V3_Large_FPN_Weights"),
 }
 PERSON_LABEL = 1  # COCO category id of "person" in torchvision detectors
 
 
 class DetectorUnavailable(InputError, RuntimeError):
-    """No detector weights on this machine (we never download)."""
+    """No detector weights on this machine and they cannot be downloaded (offline), or a given/cached file
+    that cannot be used."""
 
 
 def full_image_box(height: int, width: int) -> np.ndarray:
@@ -83,45 +87,76 @@ class JsonBoxes:
         return np.zeros((0, 5), np.float32)
 
 
-def find_detector_weights(kind: str, weights: Optional[str | Path] = None) -> Path:
-    """The local checkpoint of detector ``kind``: ``weights`` if given, else the torch hub cache.
-    Raises DetectorUnavailable naming where to put the file (we never download)."""
+def detector_weights(kind: str) -> Any:
+    """The torchvision weights enum member (COCO_V1) of detector ``kind``."""
+    import torchvision.models.detection as det
     if kind not in DETECTORS:
-        raise ValueError(f"--detector {kind!r}: expected one of {sorted(DETECTORS)}")
-    if weights:
-        p = Path(weights)
-        if not p.is_file():
-            raise DetectorUnavailable(f"--detector-weights {p} does not exist")
-        return p
-    fname = DETECTORS[kind][1]
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / fname
-    if cached.is_file():
-        return cached
-    raise DetectorUnavailable(
-        f"person detector weights not found: expected {cached}\n"
-        f"  download https://download.pytorch.org/models/{fname} into {cached.parent}/ "
-        f"(or pass --detector-weights FILE),\n"
-        f"  or skip detection: --bboxes FILE.json (boxes per frame, see pymaf/demo/boxes.py) or --full-image "
-        f"(the whole frame is one person)")
+        raise InputError(f"--detector {kind!r}: expected one of {sorted(DETECTORS)}")
+    return getattr(det, DETECTORS[kind][1]).COCO_V1
+
+
+def detector_cache_file(kind: str) -> Path:
+    """Where torchvision's weights API keeps detector ``kind``'s file: <torch hub dir>/checkpoints/<name>."""
+    url = detector_weights(kind).url
+    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+
+
+def find_detector_weights(kind: str, weights: Optional[str | Path] = None) -> Optional[Path]:
+    """``--detector-weights`` checked (DetectorUnavailable if missing), or None: the weights API (torch hub cache,
+    downloaded once) provides them."""
+    detector_weights(kind)  # checks the name
+    if not weights:
+        return None
+    p = Path(weights)
+    if not p.is_file():
+        raise DetectorUnavailable(f"--detector-weights {p} does not exist")
+    return p
+
+
+def _alternatives(kind: str) -> str:
+    url, cached = detector_weights(kind).url, detector_cache_file(kind)
+    return (f"  download {url} into {cached.parent}/ by hand (or pass --detector-weights FILE),\n"
+            f"  or skip detection: --bboxes FILE.json (boxes per frame, see pymaf/demo/boxes.py) or --full-image "
+            f"(the whole frame is one person)")
+
+
+def build_detector(kind: str, weights: Optional[str | Path] = None) -> torch.nn.Module:
+    """The torchvision detector ``kind`` (CPU, train mode): from ``weights`` (a state-dict file) if given, else
+    through torchvision's weights API (the torch hub cache; downloaded once). Raises DetectorUnavailable when
+    the weights cannot be downloaded (naming the file, the URL and the alternatives) or a file cannot be used."""
+    import torchvision.models.detection as det
+    path = find_detector_weights(kind, weights)
+    builder = getattr(det, DETECTORS[kind][0])
+    if path is None:
+        cached = detector_cache_file(kind)
+        was_cached = cached.is_file()
+        try:
+            return builder(weights=detector_weights(kind))
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:  # offline, bad hash, broken file
+            if was_cached:
+                raise DetectorUnavailable(f"cached detector weights {cached} cannot be used ({e}); delete the file "
+                                          f"to download it again, or:\n{_alternatives(kind)}") from e
+            raise DetectorUnavailable(
+                f"person detector weights {cached.name} are not in the torch hub cache ({cached.parent}) and "
+                f"cannot be downloaded from {detector_weights(kind).url} ({e}):\n{_alternatives(kind)}") from e
+    model = builder(weights=None, weights_backbone=None)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise DetectorUnavailable(f"detector weights {path} do not fit {DETECTORS[kind][0]}: missing "
+                                  f"{missing[:5]}, unexpected {unexpected[:5]}")
+    return model
 
 
 class PersonDetector:
-    """A torchvision COCO detector restricted to people, built offline from a local checkpoint.
+    """A torchvision COCO detector restricted to people (weights: ``build_detector``).
 
     Call with a list of RGB uint8 images -> list of [K,5] float32 boxes (x1, y1, x2, y2, score), sorted by score.
     """
 
     def __init__(self, kind: str = "fasterrcnn", weights: Optional[str | Path] = None, device: str = "cpu",
                  score_threshold: float = 0.5, min_size: float = 16.0) -> None:
-        import torchvision.models.detection as det
-        path = find_detector_weights(kind, weights)
-        builder = getattr(det, DETECTORS[kind][0])
-        self.model = builder(weights=None, weights_backbone=None)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        missing, unexpected = self.model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ValueError(f"detector weights {path} do not fit {DETECTORS[kind][0]}: missing {missing[:5]}, "
-                             f"unexpected {unexpected[:5]}")
+        self.model = build_detector(kind, weights)
         self.model.eval().to(device)
         self.device = device
         self.score_threshold = float(score_threshold)

@@ -1,5 +1,6 @@
 """Exports: one ``.npz`` per person and frame, the official ``output.pkl`` layout (spec §6 step 6, written with
-plain pickle: joblib reads it too) and OBJ meshes (trimesh).
+plain pickle: joblib reads it too), OBJ meshes (trimesh) and per-track BVH / glTF animations
+(``AnimationRecorder``; ``pymaf.demo.animation``).
 
 ``.npz`` fields (float32 unless said; camera = OpenCV pinhole of the full image, x right, y down, z forward):
 
@@ -17,10 +18,14 @@ plain pickle: joblib reads it too) and OBJ meshes (trimesh).
 from __future__ import annotations
 
 import pickle
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 NPZ_FLOAT_KEYS = ("pose", "rotmat", "betas", "translation", "focal_length", "principal_point", "K", "pred_cam",
                   "orig_cam", "joints3d", "vertices", "joints2d", "bbox", "box_center", "box_size")
@@ -76,3 +81,43 @@ def save_obj(path: str | Path, vertices: np.ndarray, faces: np.ndarray) -> None:
     import trimesh
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     trimesh.Trimesh(np.asarray(vertices, np.float64), np.asarray(faces, np.int64), process=False).export(str(path))
+
+
+@dataclass
+class AnimationRecorder:
+    """Collects the demo's per-person records (``run.py``) and writes one BVH and/or GLB per track
+    (``pymaf.demo.animation`` / ``bvh`` / ``gltf``: skeleton, axes, what the skin is)."""
+    bvh: bool = False
+    glb: bool = False
+    tracks: dict[int, dict[str, list]] = field(default_factory=dict)
+
+    def add(self, record: dict[str, Any]) -> None:
+        """A person-frame record with ``track_id``, ``frame_index``, ``rotmat`` [24,3,3], ``betas`` [10],
+        ``translation`` [3] (the demo's record, see ``pymaf.demo.export``)."""
+        t = self.tracks.setdefault(int(record["track_id"]), {"frame": [], "rotmat": [], "betas": [], "trans": []})
+        t["frame"].append(int(record["frame_index"]))
+        t["rotmat"].append(np.asarray(record["rotmat"], np.float64))
+        t["betas"].append(np.asarray(record["betas"], np.float64))
+        t["trans"].append(np.asarray(record["translation"], np.float64))
+
+    def export(self, out: str | Path, stem: str, smpl: torch.nn.Module, fps: float) -> list[dict[str, Any]]:
+        """Write ``<out>/animation/<stem>_p<id:03d>.bvh|.glb``; returns one summary entry per track."""
+        from pymaf.demo.animation import build_animation
+        from pymaf.demo.bvh import write_bvh
+        from pymaf.demo.gltf import write_glb
+        entries = []
+        for tid in sorted(self.tracks):
+            t = self.tracks[tid]
+            anim = build_animation(smpl, np.array(t["frame"]), np.stack(t["rotmat"]), np.stack(t["betas"]),
+                                   np.stack(t["trans"]), fps)
+            base = Path(out) / "animation" / f"{stem}_p{tid:03d}"  # (stem may hold dots: no with_suffix)
+            entry: dict[str, Any] = {"track_id": tid, "start_frame": int(anim.frame_indices[0]),
+                                     "num_frames": len(anim.frame_indices), "fps": anim.fps}
+            if self.bvh:
+                write_bvh(f"{base}.bvh", anim)
+                entry["bvh"] = f"{base}.bvh"
+            if self.glb:
+                write_glb(f"{base}.glb", anim)
+                entry["glb"] = f"{base}.glb"
+            entries.append(entry)
+        return entries

@@ -7,7 +7,10 @@ Outputs under ``--output`` (``<stem>`` = image file stem, or the 6-digit frame i
   videos: ``<video>_overlay.mp4`` (and ``<video>_side.mp4``), written with cv2.VideoWriter (mp4v);
 * ``params/<stem>_p<id:03d>.npz``: one per person and frame (fields: ``pymaf.demo.export``);
 * ``meshes/<stem>_p<id:03d>.obj`` with ``--save-obj``; ``output.pkl`` (official layout) with ``--official-pkl``;
-* ``summary.json``: input, camera, counts and the timings printed at the end.
+* ``summary.json``: input, camera, counts and the timings printed at the end;
+* videos (and ``--sequence``) with ``--export-bvh`` / ``--export-glb``: ``animation/<video>_p<id:03d>.bvh`` /
+  ``.glb`` per tracked person (skeleton, rest offsets, rotations, root translation; Y up, metres: see
+  ``pymaf.demo.animation``).
 
 Camera: one pinhole camera per frame with principal point at the image centre and focal length
 ``--focal-length`` pixels; default ``5000 * max(H, W) / 224``, i.e. the crop camera of §1.8 (f = 5000 on a 224
@@ -30,10 +33,11 @@ import torch
 
 from pymaf.demo.boxes import JsonBoxes, PersonDetector, full_image_box
 from pymaf.demo.crops import make_crops, square_boxes
-from pymaf.demo.export import OfficialPklWriter, save_obj, save_person_npz
+from pymaf.demo.export import AnimationRecorder, OfficialPklWriter, save_obj, save_person_npz
 from pymaf.demo.inputs import Frame, FrameSource, chunked
 from pymaf.demo.smoothing import PersonSmoother
 from pymaf.demo.tracking import IoUTracker
+from pymaf.errors import InputError
 from pymaf.geometry import crop_cam_to_full_translation, crop_cam_to_orig_cam, rotmat_to_axis_angle
 
 log = logging.getLogger("pymaf")
@@ -78,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--no-render", action="store_true", help="skip overlays (exports only)")
     out.add_argument("--save-obj", action="store_true", help="write an OBJ mesh per person and frame")
     out.add_argument("--official-pkl", action="store_true", help="write output.pkl in the official layout")
+    out.add_argument("--export-bvh", action="store_true", help="videos: a BVH animation per tracked person "
+                     "(SMPL skeleton, Y up, metres; pymaf/demo/animation.py)")
+    out.add_argument("--export-glb", action="store_true", help="videos: a skinned, animated glTF 2.0 binary "
+                     "per tracked person (Blender, three.js)")
     return p
 
 
@@ -182,6 +190,7 @@ def run_demo(opts: argparse.Namespace, model: Optional[torch.nn.Module] = None) 
     out.mkdir(parents=True, exist_ok=True)
     if opts.full_image and opts.bboxes:
         raise ValueError("use either --full-image or --bboxes, not both")
+    anim = _animation_recorder(opts, source.kind == "video" or opts.sequence)  # before the slow set-up
     boxes_src: Any = JsonBoxes(opts.bboxes) if opts.bboxes else None
     if boxes_src is None and not opts.full_image:
         boxes_src = PersonDetector(opts.detector, opts.detector_weights, opts.device, opts.det_threshold)
@@ -259,6 +268,8 @@ def run_demo(opts: argparse.Namespace, model: Optional[torch.nn.Module] = None) 
                     save_obj(out / "meshes" / f"{f.stem}_p{int(ids[k]):03d}.obj", verts[k], faces)
                 if pkl is not None:
                     pkl.add(rec)
+                if anim is not None:
+                    anim.add(rec)
             timers.export += time.perf_counter() - t0
 
             if opts.no_render:
@@ -277,16 +288,29 @@ def run_demo(opts: argparse.Namespace, model: Optional[torch.nn.Module] = None) 
         writers.close()
     if pkl is not None:
         pkl.save(out / "output.pkl")
+    animations = anim.export(out, source.name, smpl, source.fps) if anim is not None else None
     summary = {"input": str(source.path), "kind": source.kind, "fps": source.fps, "tracked": tracked,
                "smoothed": bool(opts.smooth and tracked),
                "focal_length": "5000*max(H,W)/224" if opts.focal_length is None else opts.focal_length,
                "principal_point": "image centre", **timers.report()}
+    if animations is not None:
+        summary["animation"] = animations
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     r = timers.report()
     print(f"{r['frames']} frames, {r['people']} people | detection {r['detection_fps']:.2f} fps | regression "
           f"{r['regression_fps']:.2f} fps ({r['regression_people_per_s']:.2f} people/s) | rendering "
           f"{r['rendering_fps']:.2f} fps" + (" (skipped)" if opts.no_render else "") + f" | outputs in {out}")
     return summary
+
+
+def _animation_recorder(opts: argparse.Namespace, tracked: bool) -> Optional[AnimationRecorder]:
+    """The BVH/GLB recorder for ``--export-bvh`` / ``--export-glb`` (tracked input only), else None."""
+    if not (getattr(opts, "export_bvh", False) or getattr(opts, "export_glb", False)):
+        return None
+    if not tracked:
+        raise InputError("--export-bvh / --export-glb animate tracked people: give a video (or a folder of "
+                         "frames with --sequence)")
+    return AnimationRecorder(bvh=opts.export_bvh, glb=opts.export_glb)
 
 
 def render_people(image: np.ndarray, people: Optional[tuple], faces: np.ndarray, focal_length: float,
