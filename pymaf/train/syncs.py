@@ -20,7 +20,7 @@ from __future__ import annotations
 import traceback
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -103,14 +103,18 @@ class _FunctionCounter(TorchFunctionMode):
 class _DispatchCounter(TorchDispatchMode):
     """Counts scalar reads, data-dependent shapes and real cross-device copies (ATen level)."""
 
-    def __init__(self, counts: _Counts, functions: _FunctionCounter) -> None:
+    def __init__(self, counts: _Counts, functions: _FunctionCounter, host_ptrs: set[int], device: torch.device) -> None:
         super().__init__()
-        self.counts, self.functions = counts, functions
+        self.counts, self.functions, self.host_ptrs = counts, functions, host_ptrs
+        self.free_cpu_reads = device.type != "cpu"
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         if func is aten._local_scalar_dense.default:
-            self.counts.add("item")
+            t = args[0]
+            host = t.device.type == "cpu" and (self.free_cpu_reads or t.data_ptr() in self.host_ptrs)
+            if not host:
+                self.counts.add("item")
         elif func in _SHAPE_OPS:
             self.counts.add("shape")
         elif func in _BOOL_INDEX_OPS and _is_bool_index(args):
@@ -139,10 +143,15 @@ class SyncCounter:
         c.total, c.counts  # e.g. 3, Counter({'item': 1, 'shape': 2})
     """
 
-    def __init__(self, record_callers: bool = False) -> None:
+    def __init__(self, record_callers: bool = False, host_tensors: Iterable[torch.Tensor] = (),
+                 device: str | torch.device = "cpu") -> None:
+        """record_callers: fill :attr:`where`; host_tensors: tensors that stay on the host in a GPU run too
+        (reading them is no sync; see :func:`optimizer_host_tensors`); device: the device the code runs on
+        (on an accelerator, reading any CPU tensor is free)."""
         self.counts = _Counts(record_callers)
         self._fn = _FunctionCounter(self.counts)
-        self._dispatch = _DispatchCounter(self.counts, self._fn)
+        ptrs = {t.data_ptr() for t in host_tensors if t.device.type == "cpu"}
+        self._dispatch = _DispatchCounter(self.counts, self._fn, ptrs, torch.device(device))
 
     @property
     def total(self) -> int:
@@ -166,4 +175,11 @@ class SyncCounter:
         return ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "none"
 
 
-__all__ = ["SyncCounter"]
+def optimizer_host_tensors(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    """The optimizer state PyTorch keeps on the host whatever the parameters' device: the ``step`` counters of
+    Adam & co. (unless ``capturable``/``fused``). Reading them (``_get_value(step)``) is no device sync."""
+    return [st["step"] for st in optimizer.state.values()
+            if torch.is_tensor(st.get("step")) and st["step"].device.type == "cpu"]
+
+
+__all__ = ["SyncCounter", "optimizer_host_tensors"]
