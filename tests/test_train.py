@@ -103,10 +103,22 @@ def _ddp_worker(rank: int, world: int, port: int, data_root: str, log_dir: str, 
     torch.set_num_threads(1)
     from pymaf.train import Trainer
     from pymaf.train.dist import cleanup
+    from pymaf.train.dist import sync_buffers
     tr = Trainer(_cfg(Path(log_dir), "train.max_steps=2", "train.batch_size=1"), data_root, progress=False)
-    res = tr.fit()
+    res = tr.fit()      # with find_unused_parameters=False, DDP raises at step 2 if a parameter went unused
+    flags = {"find_unused_parameters": tr.net.find_unused_parameters, "broadcast_buffers": tr.net.broadcast_buffers}
+    # a batch without SMPL or 3D labels, twice through DDP: every parameter still takes part in the reduction
+    batch = next(tr._batches())
+    batch.update(has_smpl=torch.zeros_like(batch["has_smpl"]), has_pose_3d=torch.zeros_like(batch["has_pose_3d"]))
+    unlabelled = [float(tr.train_step(batch)[0]) for _ in range(2)]
+    no_grad = [n for n, p in tr.model.named_parameters() if p.grad is None]
     flat = torch.cat([p.detach().flatten() for p in tr.model.parameters()])
-    torch.save({"params": flat, "losses": res.losses}, Path(out) / f"rank{rank}.pt")
+    bn = lambda: torch.cat([b.detach().float().flatten() for n, b in tr.model.named_buffers()  # noqa: E731
+                            if "running_" in n])
+    bn_before = bn()
+    sent = sync_buffers(tr.net, tr.info)
+    torch.save({"params": flat, "losses": res.losses, "flags": flags, "unlabelled": unlabelled, "no_grad": no_grad,
+                "bn_before": bn_before, "bn_after": bn(), "sent": sent}, Path(out) / f"rank{rank}.pt")
     cleanup(tr.info)
 
 
@@ -116,5 +128,101 @@ def test_ddp_two_processes_stay_in_sync(data_root: Path, tmp_path: Path) -> None
     r0, r1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     assert torch.equal(r0["params"], r1["params"])
     assert r0["losses"] != r1["losses"]          # different samples per rank
+    # no extra autograd traversal, no per-forward broadcast of the (constant) buffers
+    assert r0["flags"] == r1["flags"] == {"find_unused_parameters": False, "broadcast_buffers": False}
+    assert r0["no_grad"] == r1["no_grad"] == [] and all(math.isfinite(x) for x in r0["unlabelled"])
+    # each rank's BN statistics follow its own batches; sync_buffers makes them rank 0's everywhere
+    assert not torch.equal(r0["bn_before"], r1["bn_before"])
+    assert torch.equal(r1["bn_after"], r0["bn_before"]) and torch.equal(r0["bn_after"], r0["bn_before"])
+    assert r0["sent"] == r1["sent"] > 100       # the state-dict buffers only (BN statistics, mean parameters)
     assert all(math.isfinite(x) for x in r0["losses"])
     assert (tmp_path / "log" / "checkpoints" / "latest.pt").is_file()
+
+
+# ------------------------------------------------------------------------------------------------ GPU readiness
+def _preloaded(tr, n: int) -> list:
+    it = tr._batches()
+    return [next(it) for _ in range(n)]
+
+
+def test_non_logging_step_has_at_most_5_host_syncs(data_root: Path, tmp_path: Path) -> None:
+    """A training step that does not log, checkpoint or validate makes at most 5 host syncs (counted by
+    pymaf.train.syncs on the CPU: scalar reads, data-dependent shapes, host-to-device copies): the whole
+    fit() iteration (GT meshes, IUV targets, forward, losses, backward, Adam, the loop's bookkeeping)."""
+    from pymaf.train import Trainer
+    from pymaf.train.syncs import SyncCounter, optimizer_host_tensors
+    tr = Trainer(_cfg(tmp_path, "train.max_steps=4", "train.log_every=1000", "train.epoch_length=10"), data_root,
+                 progress=False)
+    preloaded = _preloaded(tr, 4)        # loaded outside the count (the loader's own work is on the host)
+    counters: list[SyncCounter] = []
+
+    def batches():
+        for i, b in enumerate(preloaded):
+            if i in (1, 2):              # steps 2 and 3: not logged (step 1 is), no checkpoint, not the last
+                c = SyncCounter(record_callers=True, host_tensors=optimizer_host_tensors(tr.optimizer))
+                counters.append(c)
+                with c:
+                    yield b
+            else:
+                yield b
+    tr._batches = batches                # type: ignore[method-assign]
+    res = tr.fit()
+    assert res.step == 4 and len(res.losses) == 4 and all(math.isfinite(x) for x in res.losses)
+    assert len(counters) == 2
+    for c in counters:
+        assert 1 <= c.total <= 5, dict(c.where)
+    # the same count as the step's parts: the rasterizer's candidate count is the one sync left
+    assert all(dict(c.counts) == {"item": 1} for c in counters), [dict(c.where) for c in counters]
+
+
+def test_nan_at_a_step_that_does_not_log_is_named(data_root: Path, tmp_path: Path) -> None:
+    """The loss is read on log/checkpoint steps only; a NaN at a step in between is still reported with its
+    step number, and the last good checkpoint is kept."""
+    from pymaf.train import NonFiniteLossError, Trainer
+    Trainer(_cfg(tmp_path, "train.max_steps=1"), data_root, progress=False).fit()
+    ckpt = tmp_path / "checkpoints" / "latest.pt"
+    before = ckpt.read_bytes()
+    tr = Trainer(_cfg(tmp_path, "train.max_steps=4", "train.log_every=3", "train.checkpoint_every=3",
+                      "train.epoch_length=10"), data_root,
+                 resume=True, progress=False)
+    with torch.no_grad():
+        next(tr.model.parameters()).fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match=r"at step 2 .*found at the check of step 3.*sample_index \[\d+, \d+\]"):
+        tr.fit()
+    assert tr.step == 3 and ckpt.read_bytes() == before
+
+
+def test_resume_reads_the_checkpoint_onto_the_cpu(data_root: Path, tmp_path: Path) -> None:
+    """_load maps the checkpoint to the CPU whatever the training device ('meta' stands in for a GPU: with
+    map_location=device the numpy RNG state and Adam's step counters would land there and the load fails);
+    the RNG states are restored and Adam's step counters stay host tensors."""
+    from pymaf.train import Trainer
+    Trainer(_cfg(tmp_path, "train.max_steps=2"), data_root, progress=False).fit()
+    tr = Trainer(_cfg(tmp_path, "train.max_steps=4"), data_root, progress=False)
+    np.random.seed(123)
+    tr.device = torch.device("meta")
+    state = torch.load(tmp_path / "checkpoints" / "latest.pt", weights_only=True)
+    tr._load(tmp_path / "checkpoints" / "latest.pt")
+    assert tr.step == 2
+    assert np.array_equal(np.random.get_state()[1], state["rng"]["numpy"][1].numpy().astype(np.uint32))
+    steps = [st["step"] for st in tr.optimizer.state.values()]
+    assert steps and all(s.device.type == "cpu" and float(s) == 2 for s in steps)
+    p = next(tr.model.parameters())
+    assert tr.optimizer.state[p]["exp_avg"].device == p.device
+
+
+@pytest.mark.parametrize("extra", [("model.n_iter=2",), ("model.arch=hmr",), ("model.aux_supv_on=false",),
+                                   ("model.n_iter=1",)], ids=["pymaf", "hmr", "no_iuv_head", "n_iter1"])
+def test_every_parameter_gets_a_gradient(data_root: Path, tmp_path: Path, extra: tuple[str, ...]) -> None:
+    """What lets DDP run with find_unused_parameters=False: every parameter receives a gradient in every
+    configuration, with labelled batches and with batches without SMPL or 3D labels."""
+    from pymaf.train import Trainer
+    tr = Trainer(_cfg(tmp_path, "train.max_steps=2", *extra), data_root, progress=False)
+    batch = _preloaded(tr, 1)[0]
+    unlabelled = dict(batch, has_smpl=torch.zeros_like(batch["has_smpl"]),
+                      has_pose_3d=torch.zeros_like(batch["has_pose_3d"]))
+    for b in (batch, unlabelled):
+        tr.train_step(b)
+        missing = [n for n, p in tr.model.named_parameters() if p.grad is None]
+        assert not missing, missing
+    assert sum(1 for _ in tr.model.parameters()) > 50

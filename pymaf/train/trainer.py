@@ -24,7 +24,8 @@ from pymaf.errors import RunError
 from pymaf.geometry import axis_angle_to_rotmat, estimate_translation
 from pymaf.losses import compute_losses
 from pymaf.train import data_adapter as dada
-from pymaf.train.dist import DistInfo, any_true, barrier, init_from_env, process_device, unwrap, wrap_model
+from pymaf.train.dist import (DistInfo, any_true, barrier, init_from_env, process_device, sync_buffers, unwrap,
+                             wrap_model)
 from pymaf.train.logging import TrainLogger
 from pymaf.checkpoint import atomic_save
 from pymaf.train.state import load_state, make_state, seed_everything, set_rng_state
@@ -369,10 +370,12 @@ class Trainer:
                 if self.step % cfg.train.checkpoint_every == 0:
                     self.save()
                 if self.step % val_every == 0 and self.step < self.total_steps:
+                    sync_buffers(self.model, self.info)   # BN statistics of rank 0 on every rank (DDP broadcasts none)
                     res.val = self.run_validation()
                     t_end = time.perf_counter()
             self.save()
             if cfg.train.val_at_end:
+                sync_buffers(self.model, self.info)
                 res.val = self.run_validation()
             barrier(self.info)
         finally:
