@@ -226,3 +226,39 @@ def test_every_parameter_gets_a_gradient(data_root: Path, tmp_path: Path, extra:
         missing = [n for n, p in tr.model.named_parameters() if p.grad is None]
         assert not missing, missing
     assert sum(1 for _ in tr.model.parameters()) > 50
+
+
+def test_gt_meshes_and_iuv_targets_without_host_syncs(body_files) -> None:
+    """gt_smpl (FastLBS) equals the smplx layer; the IUV targets of a batch with a mixed mask equal the maps of
+    the valid samples rendered alone (zeros elsewhere); together they cost one host sync (the rasterizer's)."""
+    from pymaf.body.smpl import build_smpl
+    from pymaf.geometry import axis_angle_to_rotmat
+    from pymaf.model.smpl_head import FastLBS
+    from pymaf.render.iuv import IUVRenderer
+    from pymaf.train.syncs import SyncCounter
+    from pymaf.train.trainer import gt_camera, gt_smpl, render_iuv_targets
+    smpl = build_smpl(body_files)
+    lbs = FastLBS(smpl, None)
+    renderer = IUVRenderer(body_files.uv_processed, size=24)
+    g = torch.Generator().manual_seed(0)
+    pose = torch.randn(3, 72, generator=g) * 0.3
+    pose[:, 0] = math.pi
+    betas = torch.randn(3, 10, generator=g)
+    rot = axis_angle_to_rotmat(pose.reshape(3, 24, 3))
+    ref = smpl(betas=betas, body_pose=rot[:, 1:], global_orient=rot[:, :1])
+    with SyncCounter() as c:
+        out = gt_smpl(smpl, pose, betas, lbs)
+    assert c.total == 0, c.summary()
+    for a, b in zip(out, ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    kp = torch.cat([out.joints[:, :, :2] / 2.0, torch.ones(3, 49, 1)], -1)   # keypoints in the crop
+    batch = {"pose": pose, "betas": betas, "keypoints": kp}
+    valid = torch.tensor([True, False, True])
+    with SyncCounter(record_callers=True) as c:
+        iuv = render_iuv_targets(smpl, renderer, batch, valid, lbs)
+    assert c.total == 1, dict(c.where)
+    alone = gt_smpl(smpl, pose[valid], betas[valid], lbs)
+    want = renderer(alone.vertices, gt_camera(alone.joints, kp[valid]))
+    assert torch.equal(iuv[valid], want) and (want[:, 0] > 0).any() and (iuv[1] == 0).all()
+    none = render_iuv_targets(smpl, renderer, batch, torch.zeros(3, dtype=torch.bool), lbs)
+    assert none.shape == iuv.shape and (none == 0).all()
