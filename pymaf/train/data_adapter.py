@@ -89,7 +89,7 @@ def eval_loader(cfg: Config, data_root: Path) -> DataLoader:
     from pymaf.data.dataset import build_dataset
     ds = build_dataset(data_root, cfg.data.eval_dataset, "eval", crop_backend=cfg.data.crop_backend)
     return DataLoader(ds, batch_size=cfg.eval.batch_size, shuffle=False, num_workers=cfg.eval.num_workers,
-                      generator=torch.Generator().manual_seed(0))
+                      generator=torch.Generator().manual_seed(0), pin_memory=cfg.runtime.device.startswith("cuda"))
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
