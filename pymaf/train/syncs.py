@@ -13,7 +13,10 @@ Counted, by kind:
 * ``d2h``: blocking device -> CPU copies (``.cpu()``, ``.tolist()``, ``.numpy()`` on an accelerator).
 
 On the CPU the ``h2d`` and ``d2h`` kinds are detected from the calls (the data never leaves the host), so the
-same count holds on the CPU and on a GPU: this is what lets the suite check the step without a GPU.
+same count holds on the CPU and on a GPU: this is what lets the suite check the step without a GPU. Not
+counted: reads of tensors that stay on the host in a GPU run too (``host_tensors``, e.g. Adam's step counters,
+:func:`optimizer_host_tensors`) and, on an accelerator, reads of any CPU tensor. The ``meta`` device stands in
+for an accelerator where code runs without data (a CPU -> meta copy counts as ``h2d``).
 """
 from __future__ import annotations
 
