@@ -262,3 +262,29 @@ def test_gt_meshes_and_iuv_targets_without_host_syncs(body_files) -> None:
     assert torch.equal(iuv[valid], want) and (want[:, 0] > 0).any() and (iuv[1] == 0).all()
     none = render_iuv_targets(smpl, renderer, batch, torch.zeros(3, dtype=torch.bool), lbs)
     assert none.shape == iuv.shape and (none == 0).all()
+
+
+def test_invalid_samples_cost_the_iuv_rasterizer_nothing(body_files, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The samples without SMPL are rendered off-screen: no face of theirs is a rasterizer candidate."""
+    from pymaf.body.smpl import build_smpl
+    from pymaf.model.smpl_head import FastLBS
+    from pymaf.render import rasterizer
+    from pymaf.render.iuv import IUVRenderer
+    from pymaf.train.trainer import render_iuv_targets
+    smpl = build_smpl(body_files)
+    renderer = IUVRenderer(body_files.uv_processed, size=24)
+    batch = {"pose": torch.zeros(2, 72), "betas": torch.zeros(2, 10),
+             "keypoints": torch.cat([torch.rand(2, 49, 2) - 0.5, torch.ones(2, 49, 1)], -1)}
+    seen = []
+    real = rasterizer.rasterize
+
+    def spy(v, f, size, **kw):
+        frag = real(v, f, size, **kw)
+        seen.append([(frag.face_idx[b] >= 0).sum().item() for b in range(v.shape[0])])
+        x = v[..., 0]
+        seen.append([bool(((x[b] > 0) & (x[b] < size[1])).any()) for b in range(v.shape[0])])
+        return frag
+    monkeypatch.setattr("pymaf.render.iuv.rasterize", spy)
+    render_iuv_targets(smpl, renderer, batch, torch.tensor([True, False]), FastLBS(smpl, None))
+    covered, in_view = seen
+    assert covered[0] > 0 and covered[1] == 0 and in_view == [True, False]

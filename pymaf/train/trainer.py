@@ -104,7 +104,9 @@ def render_iuv_targets(smpl: nn.Module, renderer: nn.Module, batch: dict[str, Te
     g = gt_smpl(smpl, torch.where(keep[:, None], batch["pose"].float(), 0.0),
                 torch.where(keep[:, None], batch["betas"].float(), 0.0), lbs)
     cam = gt_camera(g.joints, batch["keypoints"])
-    iuv = renderer(g.vertices, cam).float()
+    away = torch.zeros_like(cam)                 # invalid samples: a camera far off to the side, so that their
+    away[:, 0], away[:, 1:] = 0.9, 1e3           # meshes cover no pixel and cost the rasterizer nothing
+    iuv = renderer(g.vertices, torch.where(keep[:, None], cam, away)).float()
     return torch.where(keep[:, None, None, None], iuv, 0.0)
 
 
