@@ -288,3 +288,12 @@ def test_invalid_samples_cost_the_iuv_rasterizer_nothing(body_files, monkeypatch
     render_iuv_targets(smpl, renderer, batch, torch.tensor([True, False]), FastLBS(smpl, None))
     covered, in_view = seen
     assert covered[0] > 0 and covered[1] == 0 and in_view == [True, False]
+
+
+def test_loaders_feeding_a_gpu_pin_memory(data_root: Path, tmp_path: Path) -> None:
+    from pymaf.train import data_adapter as dada
+    from pymaf.train.dist import DistInfo
+    for device, pinned in (("cuda", True), ("cpu", False)):
+        cfg = _cfg(tmp_path, f"runtime.device={device}")
+        assert dada.train_loader(cfg, data_root, DistInfo())[0].pin_memory is pinned
+        assert dada.eval_loader(cfg, data_root).pin_memory is pinned
