@@ -184,5 +184,5 @@ def compute_losses(outputs: Mapping[str, Any], batch: Mapping[str, Tensor], iuv_
     return total, losses
 
 
-__all__ = ["INDEX2MASK", "masked_mean", "keypoint_2d_loss", "keypoint_3d_loss", "smpl_losses", "camera_loss", "iuv_img2map",
-           "iuv_losses", "compute_losses"]
+__all__ = ["INDEX2MASK", "masked_mean", "keypoint_2d_loss", "keypoint_3d_loss", "smpl_losses", "camera_loss",
+           "iuv_img2map", "iuv_losses", "compute_losses"]

@@ -173,7 +173,8 @@ def _random_case(B: int, seed: int):
                                     "pred_shape": r(B, 10).requires_grad_(), "pred_cam": r(B, 3).requires_grad_()})
     outputs["dp_out"].append({"predict_uv_index": r(B, 25, 8, 8).requires_grad_(),
                               "predict_ann_index": r(B, 15, 8, 8).requires_grad_(),
-                              "predict_u": r(B, 25, 8, 8).requires_grad_(), "predict_v": r(B, 25, 8, 8).requires_grad_()})
+                              "predict_u": r(B, 25, 8, 8).requires_grad_(),
+                              "predict_v": r(B, 25, 8, 8).requires_grad_()})
     iuv = torch.zeros(B, 3, 16, 16)                      # rendered at 16, losses at 8 (nearest resize)
     iuv[:, 0] = torch.randint(0, 25, (B, 16, 16), generator=g) / 24.0
     iuv[:, 1:] = torch.rand(B, 2, 16, 16, generator=g) * (iuv[:, :1] > 0)

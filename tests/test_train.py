@@ -187,7 +187,8 @@ def test_nan_at_a_step_that_does_not_log_is_named(data_root: Path, tmp_path: Pat
                  resume=True, progress=False)
     with torch.no_grad():
         next(tr.model.parameters()).fill_(float("nan"))
-    with pytest.raises(NonFiniteLossError, match=r"at step 2 .*found at the check of step 3.*sample_index \[\d+, \d+\]"):
+    msg = r"at step 2 .*found at the check of step 3.*sample_index \[\d+, \d+\]"
+    with pytest.raises(NonFiniteLossError, match=msg):
         tr.fit()
     assert tr.step == 3 and ckpt.read_bytes() == before
 

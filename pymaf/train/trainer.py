@@ -311,8 +311,8 @@ class Trainer:
         """The loss values of the steps in ``window`` (one host read for all of them), or NonFiniteLossError
         naming the first step whose total is not finite (on every rank when any rank has one)."""
         values = torch.stack([r.losses for r in window]).tolist()       # the host sync of a check
-        first = next((i for i, (r, v) in enumerate(zip(window, values)) if not math.isfinite(v[r.names.index("loss")])),
-                     None)
+        totals = [v[r.names.index("loss")] for r, v in zip(window, values)]
+        first = next((i for i, t in enumerate(totals) if not math.isfinite(t)), None)
         if not any_true(first is not None, self.info, self.device):
             return values
         keep = f"The last good checkpoint ({self.ckpt_dir / 'latest.pt'}) was not overwritten."
