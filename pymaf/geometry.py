@@ -151,8 +151,11 @@ def perspective_projection(points: Tensor, translation: Tensor, focal_length: Sc
     if rotation is not None:
         points = points @ rotation.transpose(-1, -2)
     p = points + translation[..., None, :]
-    f = _like(focal_length, points)
-    f = f[..., None, None] if f.dim() == 1 else (f[..., None, :] if f.dim() == 2 else f)
+    if isinstance(focal_length, (int, float)):
+        f: Scalar = float(focal_length)               # a Python float: no host-to-device copy per call
+    else:
+        f = _like(focal_length, points)
+        f = f[..., None, None] if f.dim() == 1 else (f[..., None, :] if f.dim() == 2 else f)
     uv = f * p[..., :2] / p[..., 2:3]
     if camera_center is not None:
         uv = uv + _like(camera_center, points)[..., None, :]
@@ -250,7 +253,8 @@ def estimate_translation(joints3d: Tensor, keypoints2d: Tensor, focal_length: fl
     A = torch.where(ok[:, None, None], A, eye)
     sol, info = torch.linalg.solve_ex(A, rhs)
     ok = ok & (info == 0) & torch.isfinite(sol).all(-1)
-    fallback = torch.tensor([0., 0., 2 * f / (crop_size * fallback_scale)], dtype=sol.dtype, device=sol.device)
+    fallback = torch.zeros(3, dtype=sol.dtype, device=sol.device)
+    fallback[2] = 2 * f / (crop_size * fallback_scale)    # a fill on the device, no host-to-device copy
     return torch.where(ok[:, None], sol, fallback).to(joints3d.dtype)
 
 

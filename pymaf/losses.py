@@ -22,12 +22,31 @@ INDEX2MASK: tuple[tuple[int, ...], ...] = ((0,), (1, 2), (3,), (4,), (5,), (6,),
 
 
 def _fine_to_coarse(device: torch.device) -> Tensor:
-    """[25] long lookup table: fine part index -> coarse (Ann) index (§3.3 Index2mask)."""
-    lut = torch.zeros(NUM_PARTS + 1, dtype=torch.long)
-    for coarse, fines in enumerate(INDEX2MASK):
-        for f in fines:
-            lut[f] = coarse
-    return lut.to(device)
+    """[25] long lookup table: fine part index -> coarse (Ann) index (§3.3 Index2mask), built on ``device`` from
+    arithmetic (no host-to-device copy): 0 -> 0, 1..2 -> 1, 3..6 -> 2..5, then the pairs (7,9) (8,10) ... of
+    INDEX2MASK -> 6..13, 23..24 -> 14. ``tests/test_losses.py`` checks it against INDEX2MASK."""
+    f = torch.arange(NUM_PARTS + 1, device=device)
+    low = (f - 1).clamp_min(0) + (f == 1).long()                                  # 0, 1, 1, 2, 3, 4, 5
+    g = f - 7                                                                     # 7..22 -> 0..15
+    mid = 6 + 2 * torch.div(g, 4, rounding_mode="floor") + g % 2
+    return torch.where(f <= 6, low, torch.where(f <= 22, mid, torch.full_like(f, len(INDEX2MASK) - 1)))
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``x`` [B, ...] over the samples where ``mask`` [B] (bool) is true: Σ_selected x / (B'·numel per
+    sample), 0 (with a zero gradient) when no sample is selected. The same value as ``x[mask].mean()`` without
+    a host sync (no boolean indexing, no ``mask.any()``): a mask-weighted sum over a clamped count."""
+    m = mask.bool().reshape(-1, *([1] * (x.dim() - 1)))
+    per_sample = x[0].numel() if x.shape[0] else 1
+    count = mask.bool().sum().to(x.dtype).clamp_min(1.0) * float(per_sample)
+    return torch.where(m, x, torch.zeros((), dtype=x.dtype, device=x.device)).sum() / count
+
+
+def _select(x: Tensor, mask: Tensor) -> Tensor:
+    """``x`` [B, ...] with the unselected samples set to 0, so that ground truth of samples the mask leaves out
+    (zeros, or anything) never reaches a value or a gradient."""
+    m = mask.bool().reshape(-1, *([1] * (x.dim() - 1)))
+    return torch.where(m, x, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
 def keypoint_2d_loss(pred: Tensor, gt: Tensor, openpose_weight: float = 0.0, gt_weight: float = 1.0,
@@ -52,13 +71,11 @@ def keypoint_3d_loss(pred: Tensor, gt: Tensor, has_pose_3d: Tensor) -> Tensor:
     has_pose_3d [B] bool. Both centred at the mid-hip (J24 joints 2 and 3); mean over B'·24·3 of conf·(pred-gt)².
     Returns 0 when no sample has 3D pose."""
     sel = has_pose_3d.bool()
-    if not bool(sel.any()):
-        return pred.sum() * 0.0
-    p, g = pred[sel].float(), gt[sel].float()
+    p, g = pred.float(), _select(gt.float(), sel)
     conf, g = g[..., 3:], g[..., :3]
     g = g - 0.5 * (g[:, 2:3] + g[:, 3:4])
     p = p - 0.5 * (p[:, 2:3] + p[:, 3:4])
-    return (conf * (p - g) ** 2).mean()
+    return masked_mean(conf * (p - g) ** 2, sel)
 
 
 def smpl_losses(pred_rotmat: Tensor, pred_betas: Tensor, gt_pose: Tensor, gt_betas: Tensor,
@@ -69,21 +86,16 @@ def smpl_losses(pred_rotmat: Tensor, pred_betas: Tensor, gt_pose: Tensor, gt_bet
     pose = MSE(pred_rotmat, Rodrigues(gt_pose)) over B'·24·9; betas = MSE over B'·10; both 0 if B' = 0.
     """
     sel = valid.bool()
-    if not bool(sel.any()):
-        zero = pred_rotmat.sum() * 0.0 + pred_betas.sum() * 0.0
-        return zero, zero
-    gt_rot = axis_angle_to_rotmat(gt_pose[sel].float().reshape(-1, 24, 3))
-    return (F.mse_loss(pred_rotmat[sel].float(), gt_rot),
-            F.mse_loss(pred_betas[sel].float(), gt_betas[sel].float()))
+    gt_rot = axis_angle_to_rotmat(_select(gt_pose.float(), sel).reshape(-1, 24, 3))
+    return (masked_mean((pred_rotmat.float() - gt_rot) ** 2, sel),
+            masked_mean((pred_betas.float() - _select(gt_betas.float(), sel)) ** 2, sel))
 
 
 def vertex_loss(pred_verts: Tensor, gt_verts: Tensor, valid: Tensor) -> Tensor:
     """Vertex L1 loss (§3.2), unweighted: mean over B'·V·3 of |pred − gt| for the ``valid`` samples (those with
     GT SMPL; the GT mesh comes from the GT parameters through the neutral SMPL, as the official trainer does).
     pred_verts, gt_verts [B,V,3], valid [B] bool. 0 when no sample is valid. A mask-weighted mean: no host sync."""
-    w = valid.float()
-    per_sample = (pred_verts.float() - gt_verts.float()).abs().mean(dim=(1, 2))         # [B]
-    return (per_sample * w).sum() / w.sum().clamp_min(1.0)
+    return masked_mean((pred_verts.float() - _select(gt_verts.float(), valid)).abs(), valid)
 
 
 def camera_loss(pred_cam: Tensor) -> Tensor:
@@ -91,12 +103,18 @@ def camera_loss(pred_cam: Tensor) -> Tensor:
     return (torch.exp(-10.0 * pred_cam[:, 0].float()) ** 2).mean()
 
 
+def _one_hot(index: Tensor) -> Tensor:
+    """[B,H,W] long 0..24 -> [B,25,H,W] bool. ``F.one_hot`` checks min/max with host syncs on the CPU."""
+    classes = torch.arange(NUM_PARTS + 1, device=index.device)
+    return index[:, None] == classes[None, :, None, None]
+
+
 def iuv_img2map(iuv: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """GT IUV image [B,3,H,W] (I/24, U, V) -> (index [B,H,W] long 0..24, ann [B,H,W] long 0..14,
     Umap [B,25,H,W], Vmap [B,25,H,W]) (§3.3). Umap/Vmap = one-hot(index) × U or V (background channel 0 gets
     U/V of the background pixel, which is 0 in a rendered GT)."""
     index = torch.round(iuv[:, 0].float() * NUM_PARTS).long().clamp(0, NUM_PARTS)
-    onehot = F.one_hot(index, NUM_PARTS + 1).permute(0, 3, 1, 2).float()       # [B,25,H,W]
+    onehot = _one_hot(index).float()                                             # [B,25,H,W]
     ann = _fine_to_coarse(iuv.device)[index]
     return index, ann, onehot * iuv[:, 1:2].float(), onehot * iuv[:, 2:3].float()
 
@@ -114,25 +132,23 @@ def iuv_losses(dp_out: Mapping[str, Tensor], iuv_gt: Tensor, valid: Tensor,
     pu = dp_out["predict_u"]
     sel = valid.bool()
     B = pu.shape[0]
-    if not bool(sel.any()):
-        zero = sum(dp_out[k].sum() * 0.0 for k in ("predict_uv_index", "predict_ann_index", "predict_u", "predict_v"))
-        return {"index": zero, "ann": zero, "u": zero, "v": zero}
     h, w = pu.shape[-2:]
-    gt = iuv_gt[sel]
+    gt = iuv_gt
     if gt.shape[-2:] != (h, w):
         gt = F.interpolate(gt, size=(h, w), mode="nearest")
-    index, ann, umap, vmap = iuv_img2map(gt)
-    out = {"index": F.cross_entropy(dp_out["predict_uv_index"][sel].float(), index),
-           "ann": F.cross_entropy(dp_out["predict_ann_index"][sel].float(), ann)}
-    onehot = F.one_hot(index, NUM_PARTS + 1).permute(0, 3, 1, 2).bool()       # the "Imap > 0" mask of §3.3
+    index, ann, umap, vmap = iuv_img2map(_select(gt.float(), sel))
+    out = {"index": masked_mean(F.cross_entropy(dp_out["predict_uv_index"].float(), index, reduction="none"), sel),
+           "ann": masked_mean(F.cross_entropy(dp_out["predict_ann_index"].float(), ann, reduction="none"), sel)}
+    onehot = _one_hot(index)                                                  # the "Imap > 0" mask of §3.3
     if fix_uv_normalisation:
         onehot = onehot & (index > 0)[:, None]
-        denom = torch.tensor(float(int(sel.sum())), device=pu.device)
+        denom: Tensor | float = sel.sum().float().clamp_min(1.0)
     else:
-        denom = torch.tensor(float(B), device=pu.device)
+        denom = float(B)
+    onehot = onehot & sel[:, None, None, None]
     for key, pred, target in (("u", dp_out["predict_u"], umap), ("v", dp_out["predict_v"], vmap)):
-        d = F.smooth_l1_loss(pred[sel].float(), target, reduction="none")
-        out[key] = (d * onehot).sum() / denom
+        d = F.smooth_l1_loss(pred.float(), target, reduction="none")
+        out[key] = torch.where(onehot, d, torch.zeros((), dtype=d.dtype, device=d.device)).sum() / denom
     return out
 
 
@@ -179,5 +195,6 @@ def compute_losses(outputs: Mapping[str, Any], batch: Mapping[str, Tensor], iuv_
     return total, losses
 
 
-__all__ = ["INDEX2MASK", "keypoint_2d_loss", "keypoint_3d_loss", "smpl_losses", "vertex_loss", "camera_loss", "iuv_img2map",
-           "iuv_losses", "compute_losses"]
+__all__ = ["INDEX2MASK", "masked_mean", "keypoint_2d_loss", "keypoint_3d_loss", "smpl_losses", "vertex_loss",
+           "camera_loss",
+           "iuv_img2map", "iuv_losses", "compute_losses"]

@@ -3,7 +3,8 @@ the straightforward fp32 path versus the fast path (autocast, channels_last, tor
 
     python scripts/benchmark_train.py --data-root D [--device cuda] [--batch-size 64] [--steps 20]
 
-Uses the built-in synthetic dataset (generated when missing). Prints one line per path and the ratio.
+Uses the built-in synthetic dataset (generated when missing). Prints one line per path (samples/s, data wait,
+host syncs per step counted by ``pymaf.train.syncs`` on one extra untimed step) and the ratio.
 """
 from __future__ import annotations
 
@@ -21,8 +22,19 @@ from pymaf.config import load_config
 from pymaf.paths import resolve_data_root
 
 
-def run(cfg_overrides: list[str], data_root, steps: int, warmup: int) -> tuple[float, float]:
-    """-> (samples/s, fraction of the step time spent waiting for data)."""
+def count_syncs(tr, batch) -> str:
+    """Host syncs of one (untimed) training step, by kind (``pymaf.train.syncs``)."""
+    from pymaf.train.syncs import SyncCounter, optimizer_host_tensors
+    try:
+        with SyncCounter(host_tensors=optimizer_host_tensors(tr.optimizer), device=tr.device) as c:
+            tr.train_step(batch)
+    except Exception as e:  # e.g. a compiler that refuses to trace under a dispatch mode
+        return f"n/a ({type(e).__name__})"
+    return f"{c.total} ({c.summary()})"
+
+
+def run(cfg_overrides: list[str], data_root, steps: int, warmup: int) -> tuple[float, float, str]:
+    """-> (samples/s, fraction of the step time spent waiting for data, host syncs per step)."""
     from pymaf.train import Trainer
     from pymaf.train import data_adapter as dada
     cfg = load_config(None, cfg_overrides)
@@ -41,8 +53,9 @@ def run(cfg_overrides: list[str], data_root, steps: int, warmup: int) -> tuple[f
         n += batch["img"].shape[0]
     sync()
     dt = time.perf_counter() - t0
+    syncs = count_syncs(tr, batch)
     tr.log.close()
-    return n / dt, t_data / dt
+    return n / dt, t_data / dt, syncs
 
 
 def main() -> None:
@@ -77,9 +90,10 @@ def main() -> None:
     print(f"device: {dev}; batch {bs}; {steps} timed steps after {warmup} warm-up; {workers} loader workers")
     results = {}
     for name, extra in paths.items():
-        sps, data_frac = run(common + extra, root, steps, warmup)
+        sps, data_frac, syncs = run(common + extra, root, steps, warmup)
         results[name] = sps
-        print(f"{name:55s} {sps:8.2f} samples/s   (waiting for data {100 * data_frac:4.1f}% of the time)", flush=True)
+        print(f"{name:55s} {sps:8.2f} samples/s   (waiting for data {100 * data_frac:4.1f}% of the time)   "
+              f"host syncs/step {syncs}", flush=True)
     base, fast = list(results.values())
     print(f"speed-up fast / fp32: {fast / base:.2f}x")
 

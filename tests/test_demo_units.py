@@ -200,3 +200,17 @@ def test_person_detector_runs_offline_from_a_local_file(tmp_path):
         assert (np.diff(b[:, 4]) <= 0).all()  # sorted by score
     with pytest.raises(DetectorUnavailable, match="does not exist"):
         PersonDetector("fasterrcnn_mobilenet", tmp_path / "nope.pth")
+
+
+def test_render_people_renders_on_the_given_device(monkeypatch):
+    """demo --device reaches the overlay and side-view renderers (they render on the CPU unless told)."""
+    import pymaf.render.overlay as overlay
+    from pymaf.demo.run import render_people
+    seen = []
+    monkeypatch.setattr(overlay, "render_overlay", lambda *a, **k: seen.append(("overlay", k.get("device"))))
+    monkeypatch.setattr(overlay, "render_side_view", lambda *a, **k: seen.append(("side", k.get("device"))))
+    people = (np.zeros((1, 3, 3)), np.zeros((1, 3)), [0])
+    image = np.zeros((8, 8, 3), np.uint8)
+    render_people(image, people, np.array([[0, 1, 2]]), 100.0, device="cuda:1")
+    render_people(image, people, np.array([[0, 1, 2]]), 100.0, side=True, device="cuda:1")
+    assert seen == [("overlay", "cuda:1"), ("side", "cuda:1")]

@@ -219,3 +219,15 @@ def test_part_renderer_on_builtin_body(builtin_body) -> None:
     # the person faces the camera: their left arm (3) and left leg (5) are on the image's right
     assert cols[part[0] == 3].float().mean() > cols[part[0] == 4].float().mean()
     assert cols[part[0] == 5].float().mean() > cols[part[0] == 6].float().mean()
+
+
+def test_iuv_renderer_makes_one_host_sync(blob) -> None:
+    """The IUV targets of a batch cost one host sync (the rasterizer's candidate count), whatever the batch."""
+    from pymaf.train.syncs import SyncCounter
+    v, f, parts, path = blob
+    r = IUVRenderer(path, size=56)
+    verts = v[None].repeat(3, 1, 1)
+    with SyncCounter(record_callers=True) as c:
+        iuv = r(verts, CAM[:1].expand(3, 3))
+    assert c.total == 1, dict(c.where)
+    assert iuv.shape == (3, 3, 56, 56) and (iuv[:, 0] > 0).any()

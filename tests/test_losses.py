@@ -137,3 +137,153 @@ def test_vertex_loss_key_changes_the_loss_by_the_l1_of_the_smpl_samples():
     assert torch.isclose(t2 - t0, 2 * want)
     with pytest.raises(ValueError, match="verts"):
         compute_losses(outputs, {k: v for k, v in batch.items() if k != "verts"}, None, LossConfig(vert_w=1.0))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The mask-weighted losses equal the boolean-indexing formulation they replaced (kept here as the reference).
+def _ref_kp3d(pred, gt, has):
+    sel = has.bool()
+    if not bool(sel.any()):
+        return pred.sum() * 0.0
+    p, g = pred[sel].float(), gt[sel].float()
+    conf, g = g[..., 3:], g[..., :3]
+    g = g - 0.5 * (g[:, 2:3] + g[:, 3:4])
+    p = p - 0.5 * (p[:, 2:3] + p[:, 3:4])
+    return (conf * (p - g) ** 2).mean()
+
+
+def _ref_smpl(pred_rotmat, pred_betas, gt_pose, gt_betas, valid):
+    import torch.nn.functional as F
+    from pymaf.geometry import axis_angle_to_rotmat
+    sel = valid.bool()
+    if not bool(sel.any()):
+        zero = pred_rotmat.sum() * 0.0 + pred_betas.sum() * 0.0
+        return zero, zero
+    gt_rot = axis_angle_to_rotmat(gt_pose[sel].float().reshape(-1, 24, 3))
+    return (F.mse_loss(pred_rotmat[sel].float(), gt_rot), F.mse_loss(pred_betas[sel].float(), gt_betas[sel].float()))
+
+
+def _ref_iuv(dp_out, iuv_gt, valid, fix):
+    import torch.nn.functional as F
+    pu = dp_out["predict_u"]
+    sel = valid.bool()
+    B = pu.shape[0]
+    if not bool(sel.any()):
+        zero = sum(dp_out[k].sum() * 0.0 for k in ("predict_uv_index", "predict_ann_index", "predict_u", "predict_v"))
+        return {"index": zero, "ann": zero, "u": zero, "v": zero}
+    h, w = pu.shape[-2:]
+    gt = iuv_gt[sel]
+    if gt.shape[-2:] != (h, w):
+        gt = F.interpolate(gt, size=(h, w), mode="nearest")
+    index, ann, umap, vmap = iuv_img2map(gt)
+    out = {"index": F.cross_entropy(dp_out["predict_uv_index"][sel].float(), index),
+           "ann": F.cross_entropy(dp_out["predict_ann_index"][sel].float(), ann)}
+    onehot = F.one_hot(index, 25).permute(0, 3, 1, 2).bool()
+    if fix:
+        onehot = onehot & (index > 0)[:, None]
+        denom = torch.tensor(float(int(sel.sum())))
+    else:
+        denom = torch.tensor(float(B))
+    for key, pred, target in (("u", dp_out["predict_u"], umap), ("v", dp_out["predict_v"], vmap)):
+        d = F.smooth_l1_loss(pred[sel].float(), target, reduction="none")
+        out[key] = (d * onehot).sum() / denom
+    return out
+
+
+def _random_case(B: int, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
+    from pymaf.geometry import axis_angle_to_rotmat
+    outputs = {"smpl_out": [], "dp_out": []}
+    for _ in range(3):
+        outputs["smpl_out"].append({"kp_2d": r(B, 49, 2).requires_grad_(), "kp_3d": r(B, 49, 3).requires_grad_(),
+                                    "rotmat": axis_angle_to_rotmat(r(B, 24, 3)).requires_grad_(),
+                                    "pred_shape": r(B, 10).requires_grad_(), "pred_cam": r(B, 3).requires_grad_()})
+    outputs["dp_out"].append({"predict_uv_index": r(B, 25, 8, 8).requires_grad_(),
+                              "predict_ann_index": r(B, 15, 8, 8).requires_grad_(),
+                              "predict_u": r(B, 25, 8, 8).requires_grad_(),
+                              "predict_v": r(B, 25, 8, 8).requires_grad_()})
+    iuv = torch.zeros(B, 3, 16, 16)                      # rendered at 16, losses at 8 (nearest resize)
+    iuv[:, 0] = torch.randint(0, 25, (B, 16, 16), generator=g) / 24.0
+    iuv[:, 1:] = torch.rand(B, 2, 16, 16, generator=g) * (iuv[:, :1] > 0)
+    kp = torch.cat([r(B, 49, 2), torch.rand(B, 49, 1, generator=g)], -1)
+    batch = {"keypoints": kp, "pose_3d": torch.cat([r(B, 24, 3), torch.rand(B, 24, 1, generator=g)], -1),
+             "pose": r(B, 72), "betas": r(B, 10)}
+    return outputs, batch, iuv
+
+
+@pytest.mark.parametrize("masks", [([1, 0, 1, 1, 0], [0, 1, 1, 0, 0]), ([0, 0, 0, 0, 0], [1, 1, 0, 1, 1]),
+                                   ([1, 1, 1, 1, 1], [0, 0, 0, 0, 0]), ([0, 0, 0, 0, 0], [0, 0, 0, 0, 0])])
+@pytest.mark.parametrize("fix", [False, True])
+def test_masked_losses_equal_the_indexing_formulation(masks, fix: bool) -> None:
+    """Every loss term and the total, and their gradients, equal the boolean-indexing reference to 1e-6
+    relative, on a random batch with mixed, all-true and all-false masks."""
+    smpl_mask, p3d_mask = (torch.tensor(m, dtype=torch.bool) for m in masks)
+    outputs, batch, iuv = _random_case(5, seed=int(smpl_mask.sum()) * 7 + int(p3d_mask.sum()))
+    batch.update(has_smpl=smpl_mask.float(), has_pose_3d=p3d_mask.float())
+    cfg = LossConfig(fix_uv_normalisation=fix, fix_kp2d_mean=fix)
+    total, d = compute_losses(outputs, batch, iuv, cfg)
+    ref = {}
+    for i in (1, 2):
+        o = outputs["smpl_out"][i]
+        lp, lb = _ref_smpl(o["rotmat"], o["pred_shape"], batch["pose"], batch["betas"], smpl_mask)
+        ref[f"loss_regr_pose_{i}"], ref[f"loss_regr_betas_{i}"] = cfg.pose_w * lp, cfg.shape_w * lb
+        ref[f"loss_keypoints_{i}"] = cfg.kp_2d_w * keypoint_2d_loss(o["kp_2d"], batch["keypoints"],
+                                                                    cfg.openpose_weight, cfg.gt_weight, fix)
+        ref[f"loss_keypoints_3d_{i}"] = cfg.kp_3d_w * _ref_kp3d(o["kp_3d"][:, 25:], batch["pose_3d"], p3d_mask)
+        ref[f"loss_cam_{i}"] = cfg.cam_w * camera_loss(o["pred_cam"])
+    uv = _ref_iuv(outputs["dp_out"][-1], iuv, smpl_mask, fix)
+    ref.update({"loss_U-1": cfg.uv_w * uv["u"], "loss_V-1": cfg.uv_w * uv["v"],
+                "loss_IndexUV-1": cfg.index_w * uv["index"], "loss_segAnn-1": cfg.part_w * uv["ann"]})
+    ref_total = torch.stack(list(ref.values())).sum()
+    assert set(d) == set(ref) | {"loss"}
+    for k, v in ref.items():
+        assert d[k].item() == pytest.approx(v.item(), rel=1e-6, abs=1e-9), k
+        if not smpl_mask.any() and k.startswith(("loss_regr", "loss_U", "loss_V", "loss_Index", "loss_seg")):
+            assert d[k].item() == 0.0
+    assert total.item() == pytest.approx(ref_total.item(), rel=1e-6)
+    leaves = [t for o in outputs["smpl_out"] + outputs["dp_out"] for t in o.values()]
+    grads = torch.autograd.grad(total, leaves, allow_unused=True)
+    ref_grads = torch.autograd.grad(ref_total, leaves, allow_unused=True)
+    for a, b in zip(grads, ref_grads):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_masked_losses_ignore_non_finite_ground_truth_of_unselected_samples() -> None:
+    """Ground truth of samples the masks leave out never reaches a value or a gradient (as with indexing)."""
+    outputs, batch, iuv = _random_case(3, seed=3)
+    mask = torch.tensor([True, False, True])
+    batch.update(has_smpl=mask.float(), has_pose_3d=mask.float())
+    for key in ("pose", "betas", "pose_3d"):
+        batch[key][1] = float("nan")
+    iuv[1] = float("nan")
+    total, _ = compute_losses(outputs, batch, iuv, LossConfig())
+    leaves = [t for o in outputs["smpl_out"] + outputs["dp_out"] for t in o.values()]
+    grads = torch.autograd.grad(total, leaves, allow_unused=True)
+    assert torch.isfinite(total) and all(torch.isfinite(g).all() for g in grads if g is not None)
+
+
+def test_masked_mean_and_fine_to_coarse_table() -> None:
+    from pymaf.losses import INDEX2MASK, _fine_to_coarse, masked_mean
+    x = torch.arange(12.0).reshape(3, 2, 2)
+    assert masked_mean(x, torch.tensor([True, False, True])).item() == x[[0, 2]].mean().item()
+    assert masked_mean(x, torch.zeros(3, dtype=torch.bool)).item() == 0.0
+    want = [0] * 25
+    for coarse, fines in enumerate(INDEX2MASK):
+        for f in fines:
+            want[f] = coarse
+    assert _fine_to_coarse(torch.device("cpu")).tolist() == want
+
+
+def test_losses_make_no_host_sync() -> None:
+    """The whole loss computation (forward and backward) runs without a host sync or a host-to-device copy."""
+    from pymaf.train.syncs import SyncCounter
+    outputs, batch, iuv = _random_case(4, seed=1)
+    batch.update(has_smpl=torch.tensor([1.0, 0, 1, 0]), has_pose_3d=torch.tensor([0.0, 0, 1, 1]))
+    for fix in (False, True):
+        with SyncCounter(record_callers=True) as c:
+            total, _ = compute_losses(outputs, batch, iuv, LossConfig(fix_uv_normalisation=fix))
+            total.backward()
+        assert c.total == 0, dict(c.where)

@@ -103,10 +103,22 @@ def _ddp_worker(rank: int, world: int, port: int, data_root: str, log_dir: str, 
     torch.set_num_threads(1)
     from pymaf.train import Trainer
     from pymaf.train.dist import cleanup
+    from pymaf.train.dist import sync_buffers
     tr = Trainer(_cfg(Path(log_dir), "train.max_steps=2", "train.batch_size=1"), data_root, progress=False)
-    res = tr.fit()
+    res = tr.fit()      # with find_unused_parameters=False, DDP raises at step 2 if a parameter went unused
+    flags = {"find_unused_parameters": tr.net.find_unused_parameters, "broadcast_buffers": tr.net.broadcast_buffers}
+    # a batch without SMPL or 3D labels, twice through DDP: every parameter still takes part in the reduction
+    batch = next(tr._batches())
+    batch.update(has_smpl=torch.zeros_like(batch["has_smpl"]), has_pose_3d=torch.zeros_like(batch["has_pose_3d"]))
+    unlabelled = [float(tr.train_step(batch)[0]) for _ in range(2)]
+    no_grad = [n for n, p in tr.model.named_parameters() if p.grad is None]
     flat = torch.cat([p.detach().flatten() for p in tr.model.parameters()])
-    torch.save({"params": flat, "losses": res.losses}, Path(out) / f"rank{rank}.pt")
+    bn = lambda: torch.cat([b.detach().float().flatten() for n, b in tr.model.named_buffers()  # noqa: E731
+                            if "running_" in n])
+    bn_before = bn()
+    sent = sync_buffers(tr.net, tr.info)
+    torch.save({"params": flat, "losses": res.losses, "flags": flags, "unlabelled": unlabelled, "no_grad": no_grad,
+                "bn_before": bn_before, "bn_after": bn(), "sent": sent}, Path(out) / f"rank{rank}.pt")
     cleanup(tr.info)
 
 
@@ -116,6 +128,13 @@ def test_ddp_two_processes_stay_in_sync(data_root: Path, tmp_path: Path) -> None
     r0, r1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     assert torch.equal(r0["params"], r1["params"])
     assert r0["losses"] != r1["losses"]          # different samples per rank
+    # no extra autograd traversal, no per-forward broadcast of the (constant) buffers
+    assert r0["flags"] == r1["flags"] == {"find_unused_parameters": False, "broadcast_buffers": False}
+    assert r0["no_grad"] == r1["no_grad"] == [] and all(math.isfinite(x) for x in r0["unlabelled"])
+    # each rank's BN statistics follow its own batches; sync_buffers makes them rank 0's everywhere
+    assert not torch.equal(r0["bn_before"], r1["bn_before"])
+    assert torch.equal(r1["bn_after"], r0["bn_before"]) and torch.equal(r0["bn_after"], r0["bn_before"])
+    assert r0["sent"] == r1["sent"] > 100       # the state-dict buffers only (BN statistics, mean parameters)
     assert all(math.isfinite(x) for x in r0["losses"])
     assert (tmp_path / "log" / "checkpoints" / "latest.pt").is_file()
 
@@ -259,3 +278,165 @@ def test_vert_w_adds_the_l1_to_the_gt_smpl_mesh(data_root: Path, tmp_path: Path)
     for i in (1, 2):
         want = 2.0 * vertex_loss(out["smpl_out"][i]["verts"], gt, batch["has_smpl"].bool())
         assert float(want) > 0 and float(losses[f"loss_verts_{i}"]) == pytest.approx(float(want), rel=1e-5)
+
+
+# ------------------------------------------------------------------------------------------------ GPU readiness
+def _preloaded(tr, n: int) -> list:
+    it = tr._batches()
+    return [next(it) for _ in range(n)]
+
+
+def test_non_logging_step_has_at_most_5_host_syncs(data_root: Path, tmp_path: Path) -> None:
+    """A training step that does not log, checkpoint or validate makes at most 5 host syncs (counted by
+    pymaf.train.syncs on the CPU: scalar reads, data-dependent shapes, host-to-device copies): the whole
+    fit() iteration (GT meshes, IUV targets, forward, losses, backward, Adam, the loop's bookkeeping)."""
+    from pymaf.train import Trainer
+    from pymaf.train.syncs import SyncCounter, optimizer_host_tensors
+    tr = Trainer(_cfg(tmp_path, "train.max_steps=4", "train.log_every=1000", "train.epoch_length=10"), data_root,
+                 progress=False)
+    preloaded = _preloaded(tr, 4)        # loaded outside the count (the loader's own work is on the host)
+    counters: list[SyncCounter] = []
+
+    def batches():
+        for i, b in enumerate(preloaded):
+            if i in (1, 2):              # steps 2 and 3: not logged (step 1 is), no checkpoint, not the last
+                c = SyncCounter(record_callers=True, host_tensors=optimizer_host_tensors(tr.optimizer))
+                counters.append(c)
+                with c:
+                    yield b
+            else:
+                yield b
+    tr._batches = batches                # type: ignore[method-assign]
+    res = tr.fit()
+    assert res.step == 4 and len(res.losses) == 4 and all(math.isfinite(x) for x in res.losses)
+    assert len(counters) == 2
+    for c in counters:
+        assert 1 <= c.total <= 5, dict(c.where)
+    # the same count as the step's parts: the rasterizer's candidate count is the one sync left
+    assert all(dict(c.counts) == {"item": 1} for c in counters), [dict(c.where) for c in counters]
+
+
+def test_nan_at_a_step_that_does_not_log_is_named(data_root: Path, tmp_path: Path) -> None:
+    """The loss is read on log/checkpoint steps only; a NaN at a step in between is still reported with its
+    step number, and the last good checkpoint is kept."""
+    from pymaf.train import NonFiniteLossError, Trainer
+    Trainer(_cfg(tmp_path, "train.max_steps=1", "train.epoch_length=10"), data_root, progress=False).fit()
+    ckpt = tmp_path / "checkpoints" / "latest.pt"
+    before = ckpt.read_bytes()
+    tr = Trainer(_cfg(tmp_path, "train.max_steps=4", "train.log_every=3", "train.checkpoint_every=3",
+                      "train.epoch_length=10"), data_root,
+                 resume=True, progress=False)
+    with torch.no_grad():
+        next(tr.model.parameters()).fill_(float("nan"))
+    msg = r"at step 2 .*found at the check of step 3.*sample_index \[\d+, \d+\]"
+    with pytest.raises(NonFiniteLossError, match=msg):
+        tr.fit()
+    assert tr.step == 3 and ckpt.read_bytes() == before
+
+
+def test_resume_reads_the_checkpoint_onto_the_cpu(data_root: Path, tmp_path: Path) -> None:
+    """_load maps the checkpoint to the CPU whatever the training device ('meta' stands in for a GPU: with
+    map_location=device the numpy RNG state and Adam's step counters would land there and the load fails);
+    the RNG states are restored and Adam's step counters stay host tensors."""
+    from pymaf.train import Trainer
+    Trainer(_cfg(tmp_path, "train.max_steps=2"), data_root, progress=False).fit()
+    tr = Trainer(_cfg(tmp_path / "other", "train.max_steps=4"), data_root, progress=False)
+    np.random.seed(123)
+    tr.device = torch.device("meta")
+    state = torch.load(tmp_path / "checkpoints" / "latest.pt", weights_only=True)
+    tr._load(tmp_path / "checkpoints" / "latest.pt")
+    assert tr.step == 2
+    assert np.array_equal(np.random.get_state()[1], state["rng"]["numpy"][1].numpy().astype(np.uint32))
+    steps = [st["step"] for st in tr.optimizer.state.values()]
+    assert steps and all(s.device.type == "cpu" and float(s) == 2 for s in steps)
+    p = next(tr.model.parameters())
+    assert tr.optimizer.state[p]["exp_avg"].device == p.device
+
+
+@pytest.mark.parametrize("extra", [("model.n_iter=2",), ("model.arch=hmr",), ("model.aux_supv_on=false",),
+                                   ("model.n_iter=1",)], ids=["pymaf", "hmr", "no_iuv_head", "n_iter1"])
+def test_every_parameter_gets_a_gradient(data_root: Path, tmp_path: Path, extra: tuple[str, ...]) -> None:
+    """What lets DDP run with find_unused_parameters=False: every parameter receives a gradient in every
+    configuration, with labelled batches and with batches without SMPL or 3D labels."""
+    from pymaf.train import Trainer
+    tr = Trainer(_cfg(tmp_path, "train.max_steps=2", *extra), data_root, progress=False)
+    batch = _preloaded(tr, 1)[0]
+    unlabelled = dict(batch, has_smpl=torch.zeros_like(batch["has_smpl"]),
+                      has_pose_3d=torch.zeros_like(batch["has_pose_3d"]))
+    for b in (batch, unlabelled):
+        tr.train_step(b)
+        missing = [n for n, p in tr.model.named_parameters() if p.grad is None]
+        assert not missing, missing
+    assert sum(1 for _ in tr.model.parameters()) > 50
+
+
+def test_gt_meshes_and_iuv_targets_without_host_syncs(body_files) -> None:
+    """gt_smpl (FastLBS) equals the smplx layer; the IUV targets of a batch with a mixed mask equal the maps of
+    the valid samples rendered alone (zeros elsewhere); together they cost one host sync (the rasterizer's)."""
+    from pymaf.body.smpl import build_smpl
+    from pymaf.geometry import axis_angle_to_rotmat
+    from pymaf.model.smpl_head import FastLBS
+    from pymaf.render.iuv import IUVRenderer
+    from pymaf.train.syncs import SyncCounter
+    from pymaf.train.trainer import gt_camera, gt_smpl, render_iuv_targets
+    smpl = build_smpl(body_files)
+    lbs = FastLBS(smpl, None)
+    renderer = IUVRenderer(body_files.uv_processed, size=24)
+    g = torch.Generator().manual_seed(0)
+    pose = torch.randn(3, 72, generator=g) * 0.3
+    pose[:, 0] = math.pi
+    betas = torch.randn(3, 10, generator=g)
+    rot = axis_angle_to_rotmat(pose.reshape(3, 24, 3))
+    ref = smpl(betas=betas, body_pose=rot[:, 1:], global_orient=rot[:, :1])
+    with SyncCounter() as c:
+        out = gt_smpl(smpl, pose, betas, lbs)
+    assert c.total == 0, c.summary()
+    for a, b in zip(out, ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    kp = torch.cat([out.joints[:, :, :2] / 2.0, torch.ones(3, 49, 1)], -1)   # keypoints in the crop
+    batch = {"pose": pose, "betas": betas, "keypoints": kp}
+    valid = torch.tensor([True, False, True])
+    with SyncCounter(record_callers=True) as c:
+        iuv = render_iuv_targets(smpl, renderer, batch, valid, lbs)
+    assert c.total == 1, dict(c.where)
+    alone = gt_smpl(smpl, pose[valid], betas[valid], lbs)
+    want = renderer(alone.vertices, gt_camera(alone.joints, kp[valid]))
+    assert torch.equal(iuv[valid], want) and (want[:, 0] > 0).any() and (iuv[1] == 0).all()
+    none = render_iuv_targets(smpl, renderer, batch, torch.zeros(3, dtype=torch.bool), lbs)
+    assert none.shape == iuv.shape and (none == 0).all()
+
+
+def test_invalid_samples_cost_the_iuv_rasterizer_nothing(body_files, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The samples without SMPL are rendered off-screen: no face of theirs is a rasterizer candidate."""
+    from pymaf.body.smpl import build_smpl
+    from pymaf.model.smpl_head import FastLBS
+    from pymaf.render import rasterizer
+    from pymaf.render.iuv import IUVRenderer
+    from pymaf.train.trainer import render_iuv_targets
+    smpl = build_smpl(body_files)
+    renderer = IUVRenderer(body_files.uv_processed, size=24)
+    batch = {"pose": torch.zeros(2, 72), "betas": torch.zeros(2, 10),
+             "keypoints": torch.cat([torch.rand(2, 49, 2) - 0.5, torch.ones(2, 49, 1)], -1)}
+    seen = []
+    real = rasterizer.rasterize
+
+    def spy(v, f, size, **kw):
+        frag = real(v, f, size, **kw)
+        seen.append([(frag.face_idx[b] >= 0).sum().item() for b in range(v.shape[0])])
+        x = v[..., 0]
+        seen.append([bool(((x[b] > 0) & (x[b] < size[1])).any()) for b in range(v.shape[0])])
+        return frag
+    monkeypatch.setattr("pymaf.render.iuv.rasterize", spy)
+    render_iuv_targets(smpl, renderer, batch, torch.tensor([True, False]), FastLBS(smpl, None))
+    covered, in_view = seen
+    assert covered[0] > 0 and covered[1] == 0 and in_view == [True, False]
+
+
+def test_loaders_feeding_a_gpu_pin_memory(data_root: Path, tmp_path: Path) -> None:
+    from pymaf.train import data_adapter as dada
+    from pymaf.train.dist import DistInfo
+    for device, pinned in (("cuda", True), ("cpu", False)):
+        cfg = _cfg(tmp_path, f"runtime.device={device}")
+        assert dada.train_loader(cfg, data_root, DistInfo())[0].pin_memory is pinned
+        from pymaf.eval import prepare_evaluation     # the validation loader is the eval.py loader
+        assert prepare_evaluation(cfg.data.eval_dataset, data_root, device, num_workers=0).loader.pin_memory is pinned

@@ -280,9 +280,10 @@ def run_demo(opts: argparse.Namespace, model: Optional[torch.nn.Module] = None) 
                 h, w = f.image.shape[:2]
                 fl = float(opts.focal_length or default_focal_length(h, w))
                 people = (verts[sel], trans[sel], [ids[k] for k in sel]) if sel else None
-                writers.write("overlay", f.stem, render_people(f.image, people, faces, fl))
+                writers.write("overlay", f.stem, render_people(f.image, people, faces, fl, device=opts.device))
                 if opts.side_view:
-                    writers.write("side", f.stem, render_people(f.image, people, faces, fl, side=True))
+                    writers.write("side", f.stem, render_people(f.image, people, faces, fl, side=True,
+                                                                   device=opts.device))
             timers.rendering += time.perf_counter() - t0
     finally:
         writers.close()
@@ -314,9 +315,10 @@ def _animation_recorder(opts: argparse.Namespace, tracked: bool) -> Optional[Ani
 
 
 def render_people(image: np.ndarray, people: Optional[tuple], faces: np.ndarray, focal_length: float,
-                  side: bool = False) -> np.ndarray:
+                  side: bool = False, device: str = "cpu") -> np.ndarray:
     """Overlay (or side view) of people = (verts [N,V,3], translation [N,3], track ids) on an RGB frame
-    (principal point = image centre); the colour of a person follows its track id. None = no people."""
+    (principal point = image centre), rendered on ``device``; the colour of a person follows its track id.
+    None = no people."""
     from pymaf.render.overlay import PALETTE, render_overlay, render_side_view
     h, w = image.shape[:2]
     if people is None:
@@ -324,8 +326,8 @@ def render_people(image: np.ndarray, people: Optional[tuple], faces: np.ndarray,
     verts, trans, ids = people
     colors = [PALETTE[int(i) % len(PALETTE)] for i in ids]
     if side:
-        return render_side_view(verts, faces, trans, focal_length, (h, w), colors=colors)
-    return render_overlay(image, verts, faces, trans, focal_length, colors=colors)
+        return render_side_view(verts, faces, trans, focal_length, (h, w), colors=colors, device=device)
+    return render_overlay(image, verts, faces, trans, focal_length, colors=colors, device=device)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -120,6 +120,13 @@ class FastLBS(nn.Module):
         return verts, posed
 
 
+def joints49(smpl: nn.Module, verts: torch.Tensor, smpl_joints: torch.Tensor) -> torch.Tensor:
+    """The 49 joints of spec §2.1-2.2 from vertices [B,6890,3] and posed SMPL joints [B,24,3] with ``smpl``'s
+    arrays (the 21 vertex joints, the 9 ``J_regressor_extra`` rows, ``joint_map``) -> [B,49,3]."""
+    return torch.cat((smpl_joints, verts[:, smpl.vertex_joint_selector.extra_joints_idxs],
+                      torch.einsum("jv,bvc->bjc", smpl.J_regressor_extra, verts)), dim=1)[:, smpl.joint_map]
+
+
 def _no_autocast(t: torch.Tensor):
     """SMPL and the camera math always run in float32 (bf16 vertices would be off by millimetres)."""
     return torch.autocast(device_type=t.device.type, enabled=False)
@@ -188,9 +195,7 @@ class ParametricBodyModel(nn.Module):
                 verts, joints, smpl_joints = body.vertices, body.joints, body.smpl_joints
             else:
                 verts, smpl_joints = self.lbs.full(self.smpl, shape, rotmat)
-                joints = torch.cat((smpl_joints, verts[:, self.smpl.vertex_joint_selector.extra_joints_idxs],
-                                    torch.einsum("jv,bvc->bjc", self.smpl.J_regressor_extra, verts)),
-                                   dim=1)[:, self.smpl.joint_map]
+                joints = joints49(self.smpl, verts, smpl_joints)
             axis_angle = rotmat_to_axis_angle(rotmat).reshape(b, 72)
             return {"theta": torch.cat((cam, shape, axis_angle), dim=1), "verts": verts,
                     "kp_2d": project_crop(joints, cam), "kp_3d": joints, "smpl_kp_3d": smpl_joints,

@@ -139,14 +139,13 @@ class IUVRenderer(nn.Module):
         frag = self.rasterize(verts, cam)
         B, S = frag.face_idx.shape[:2]
         flat = frag.face_idx.reshape(-1)
-        pix = (flat >= 0).nonzero().squeeze(1)  # covered pixels only
-        f = flat.index_select(0, pix)
-        bary = frag.bary.reshape(-1, 3).index_select(0, pix)
+        hit = (flat >= 0)[:, None]
+        f = flat.clamp_min(0)  # every pixel (static shapes, no sync); the background is zeroed below
+        bary = frag.bary.reshape(-1, 3)
         uv_tex = self.vert_texture[:, 1:].to(bary.dtype)
         uv = sum(bary[:, k:k + 1] * uv_tex.index_select(0, self.faces[:, k].index_select(0, f)) for k in range(3))
         part = self.face_parts.index_select(0, f).to(bary.dtype)[:, None] / NUM_PARTS
-        iuv = torch.zeros(B * S * S, 3, dtype=torch.float32, device=flat.device)
-        iuv.index_copy_(0, pix, torch.cat([part, uv.clamp(0, 1)], dim=1).float())
+        iuv = torch.where(hit, torch.cat([part, uv.clamp(0, 1)], dim=1), 0.0).float()
         return iuv.view(B, S, S, 3).permute(0, 3, 1, 2).contiguous()
 
 

@@ -61,7 +61,7 @@ def shade_meshes(verts_cam: Tensor, faces: ArrayLike, focal_length: float, princ
     flat = verts_cam.reshape(1, N * V, 3)
     pp = torch.tensor([principal_point], dtype=flat.dtype, device=device)
     frag = rasterize(project_vertices(flat, torch.zeros(1, 3, device=device), focal_length, pp), all_faces,
-                     (H, W))
+                     (H, W), compact=True)  # full frames, sparsely covered, read back at once: compact wins
     hit = frag.face_idx[0] >= 0
     pix = hit.reshape(-1).nonzero().squeeze(1)  # shade the covered pixels only
     fid = frag.face_idx.reshape(-1)[pix]

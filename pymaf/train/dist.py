@@ -61,8 +61,30 @@ def wrap_model(model: nn.Module, info: DistInfo, device: torch.device, sync_bn: 
     if sync_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [device.index] if device.type == "cuda" else None
-    # find_unused_parameters: the IUV head / some regressor outputs may not reach the loss on every step
-    return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+    # find_unused_parameters=False: every parameter reaches the loss in every configuration (PyMAF, HMR, IUV head
+    # off, n_iter=1, batches without SMPL or 3D labels: the masked losses keep the graph, tests/test_train.py),
+    # so the extra autograd traversal per step is not needed (DDP raises if a parameter ever goes unused).
+    # broadcast_buffers=False: broadcasting every buffer at every forward sends ~21 MiB, almost all constant
+    # SMPL arrays. The only buffers that change are the BatchNorm running statistics; train-mode BN does not
+    # read them, and rank 0 (which saves checkpoints) keeps its own either way (it is the broadcast source), so
+    # training is unchanged. Where the ranks' copies must agree (evaluation on every rank), call
+    # sync_buffers(), which broadcasts the state-dict buffers (BN statistics, 0.2 MiB) from rank 0.
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=False,
+                                               broadcast_buffers=False)
+
+
+def sync_buffers(model: nn.Module, info: DistInfo) -> int:
+    """Broadcast rank 0's state-dict buffers (BatchNorm running statistics, the mean parameters) to every rank,
+    in place; the non-persistent constants (SMPL arrays) are identical everywhere and stay. Call on every rank
+    (a collective). Returns the number of buffers sent (0 when not distributed)."""
+    if not info.distributed:
+        return 0
+    model = unwrap(model)
+    persistent = set(model.state_dict(keep_vars=True))
+    bufs = [b for name, b in model.named_buffers() if name in persistent]
+    for b in bufs:
+        tdist.broadcast(b.data, src=0)
+    return len(bufs)
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -54,7 +54,11 @@ def make_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler:
 
 
 def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a training checkpoint written by the trainer (:func:`make_state`, ``pymaf.checkpoint.atomic_save``)."""
+    """Read a training checkpoint written by the trainer (:func:`make_state`, ``pymaf.checkpoint.atomic_save``).
+
+    Keep ``map_location`` on the CPU for resuming: the RNG states must be host tensors (numpy reads them), and
+    ``load_state_dict`` of the model and the optimiser moves what belongs on the device (Adam's step counters
+    stay on the host, as PyTorch keeps them)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--resume: no checkpoint at {path} (expected <log_dir>/checkpoints/latest.pt)")

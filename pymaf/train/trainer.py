@@ -9,6 +9,7 @@ per-sample seeding).
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,8 @@ from pymaf.errors import ConfigError, RunError
 from pymaf.geometry import axis_angle_to_rotmat, estimate_translation
 from pymaf.losses import compute_losses
 from pymaf.train import data_adapter as dada
-from pymaf.train.dist import DistInfo, any_true, barrier, init_from_env, process_device, unwrap, wrap_model
+from pymaf.train.dist import (DistInfo, any_true, barrier, init_from_env, process_device, sync_buffers, unwrap,
+                             wrap_model)
 from pymaf.train.logging import TrainLogger
 from pymaf.checkpoint import atomic_save
 from pymaf.train.state import load_state, make_state, seed_everything, set_rng_state
@@ -33,6 +35,22 @@ FOCAL, CROP = 5000.0, 224.0
 
 class NonFiniteLossError(RunError):
     """A loss became NaN/inf; the message names the step and the batch's samples."""
+
+
+# the losses are read from the device on log / checkpoint / validation steps, and at least this often
+MAX_UNCHECKED_STEPS = 1000
+
+
+@dataclass
+class _StepRecord:
+    """What a deferred loss check needs of one step: where it was, its losses [K] (names), its samples."""
+    step: int
+    epoch: int
+    batch_in_epoch: int
+    names: tuple[str, ...]
+    losses: Tensor
+    dataset_name: Any
+    sample_index: Any
 
 
 @dataclass
@@ -47,10 +65,22 @@ class TrainResult:
 
 # ---------------------------------------------------------------------------------------------- IUV targets
 @torch.no_grad()
-def gt_smpl(smpl: nn.Module, pose: Tensor, betas: Tensor) -> Any:
-    """GT SMPL output from axis-angle pose [B,72] and betas [B,10] (vertices [B,6890,3], joints [B,49,3])."""
-    rot = axis_angle_to_rotmat(pose.float().reshape(-1, 24, 3))
-    return smpl(betas=betas.float(), body_pose=rot[:, 1:], global_orient=rot[:, :1], pose2rot=False)
+def gt_smpl(smpl: nn.Module, pose: Tensor, betas: Tensor, lbs: nn.Module | None = None) -> Any:
+    """GT SMPL output from axis-angle pose [B,72] and betas [B,10]: ``SMPLOutput`` (vertices [B,6890,3],
+    joints [B,49,3], smpl_joints [B,24,3]) of the layer ``smpl``.
+
+    Skinned with :class:`~pymaf.model.smpl_head.FastLBS` (the model's own skinning: the same values as the
+    smplx layer up to float rounding, without smplx's per-joint host syncs). ``lbs``: a ``FastLBS(smpl, None)``
+    built once by the caller (the trainer); None builds one for this call."""
+    from pymaf.body.smpl import SMPLOutput
+    from pymaf.model.smpl_head import FastLBS, joints49
+    if lbs is None:
+        lbs = FastLBS(smpl, None)
+    dtype = smpl.v_template.dtype
+    rot = axis_angle_to_rotmat(pose.to(dtype).reshape(-1, 24, 3))
+    with torch.autocast(device_type=pose.device.type, enabled=False):
+        verts, smpl_joints = lbs.full(smpl, betas.to(dtype), rot)
+        return SMPLOutput(vertices=verts, joints=joints49(smpl, verts, smpl_joints), smpl_joints=smpl_joints)
 
 
 @torch.no_grad()
@@ -65,16 +95,20 @@ def gt_camera(joints49: Tensor, keypoints: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def render_iuv_targets(smpl: nn.Module, renderer: nn.Module, batch: dict[str, Tensor], valid: Tensor) -> Tensor:
-    """GT IUV [B,3,S,S] for the ``valid`` samples (zeros elsewhere), on the batch's device (§3.5-3.6)."""
-    B, S = valid.shape[0], renderer.size
-    out = torch.zeros(B, 3, S, S, device=valid.device)
-    if not bool(valid.any()):
-        return out
-    g = gt_smpl(smpl, batch["pose"][valid], batch["betas"][valid])
-    cam = gt_camera(g.joints, batch["keypoints"][valid])
-    out[valid] = renderer(g.vertices, cam).to(out.dtype)
-    return out
+def render_iuv_targets(smpl: nn.Module, renderer: nn.Module, batch: dict[str, Tensor], valid: Tensor,
+                       lbs: nn.Module | None = None) -> Tensor:
+    """GT IUV [B,3,S,S] for the ``valid`` [B] samples (zeros elsewhere), on the batch's device (§3.5-3.6).
+
+    The whole batch is rendered and the invalid samples are zeroed: static shapes, one host sync (the
+    rasterizer's), the same maps for the valid samples as rendering them alone. ``lbs``: see :func:`gt_smpl`."""
+    keep = valid.bool()
+    g = gt_smpl(smpl, torch.where(keep[:, None], batch["pose"].float(), 0.0),
+                torch.where(keep[:, None], batch["betas"].float(), 0.0), lbs)
+    cam = gt_camera(g.joints, batch["keypoints"])
+    away = torch.zeros_like(cam)                 # invalid samples: a camera far off to the side, so that their
+    away[:, 0], away[:, 1:] = 0.9, 1e3           # meshes cover no pixel and cost the rasterizer nothing
+    iuv = renderer(g.vertices, torch.where(keep[:, None], cam, away)).float()
+    return torch.where(keep[:, None, None, None], iuv, 0.0)
 
 
 def _autocast(device: torch.device, amp: str) -> Any:
@@ -112,6 +146,10 @@ class Trainer:
         body = resolve_body_files(self.data_root)
         self.smpl = build_smpl(body).to(self.device).eval()
         self.renderer = IUVRenderer(body.uv_processed, size=cfg.model.dp_heatmap_size).to(self.device)
+        from pymaf.model.smpl_head import FastLBS
+        self.gt_lbs = FastLBS(self.smpl, None).to(self.device)   # GT meshes without smplx's host syncs
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True                  # fixed 224² input: autotune the convolutions
         self.model = build_model(cfg, self.data_root, self.device)
         self.model.train()
         if cfg.runtime.channels_last:
@@ -165,7 +203,9 @@ class Trainer:
                               + "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in changes))
 
     def _load(self, path: Path) -> None:
-        st = load_state(path, self.device)
+        # onto the CPU: the RNG states must stay there, and load_state_dict moves what belongs on the device
+        # (Adam's 'step' counters stay on the host, as PyTorch keeps them, so a step never reads them back)
+        st = load_state(path, "cpu")
         if "config" in st:
             self._check_resume_config(st["config"], path)
         if st.get("sampler") is not None:  # the saved position: same data, batch size, seed and world size
@@ -254,21 +294,15 @@ class Trainer:
         if cfg.runtime.channels_last:
             img = img.contiguous(memory_format=torch.channels_last)
         valid = batch["has_smpl"].bool()
-        iuv = render_iuv_targets(self.smpl, self.renderer, batch, valid) if cfg.model.aux_supv_on else None
+        iuv = (render_iuv_targets(self.smpl, self.renderer, batch, valid, self.gt_lbs) if cfg.model.aux_supv_on
+               else None)
         if cfg.loss.vert_w > 0:  # §3.1-3.2: GT vertices from the GT SMPL parameters (neutral body), L1 on has_smpl
-            batch = {**batch, "verts": gt_smpl(self.smpl, batch["pose"], batch["betas"]).vertices}
+            batch = {**batch, "verts": gt_smpl(self.smpl, batch["pose"], batch["betas"], self.gt_lbs).vertices}
         with _autocast(self.device, cfg.runtime.amp):
             out = self.net(img)
         total, losses = compute_losses(out, batch, iuv, cfg.loss)     # losses in fp32
-        bad = any_true(not bool(torch.isfinite(total)), self.info, self.device)
-        if bad:
-            ids = batch.get("sample_index")
-            names = batch.get("dataset_name")
-            raise NonFiniteLossError(
-                f"non-finite loss at step {self.step + 1} (epoch {self.epoch}, batch {self.batch_in_epoch}): "
-                f"{ {k: float(v.detach()) for k, v in losses.items()} }; batch samples: dataset {names}, "
-                f"sample_index {ids.tolist() if torch.is_tensor(ids) else ids}. "
-                f"The last good checkpoint ({self.ckpt_dir / 'latest.pt'}) was not overwritten.")
+        # no finiteness check here (a host sync): fit() checks the steps since its last check on log,
+        # checkpoint and validation steps and names the first non-finite one (_check_losses)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         if cfg.train.grad_clip > 0:
@@ -311,6 +345,25 @@ class Trainer:
             yield from dada.iterate_epoch(self.loader, self.batch_sampler, self.cfg, epoch, start)
             epoch, start = epoch + 1, 0
 
+    def _check_losses(self, window: list[_StepRecord]) -> list[list[float]]:
+        """The loss values of the steps in ``window`` (one host read for all of them), or NonFiniteLossError
+        naming the first step whose total is not finite (on every rank when any rank has one)."""
+        values = torch.stack([r.losses for r in window]).tolist()       # the host sync of a check
+        totals = [v[r.names.index("loss")] for r, v in zip(window, values)]
+        first = next((i for i, t in enumerate(totals) if not math.isfinite(t)), None)
+        if not any_true(first is not None, self.info, self.device):
+            return values
+        keep = f"The last good checkpoint ({self.ckpt_dir / 'latest.pt'}) was not overwritten."
+        if first is None:
+            raise NonFiniteLossError(f"non-finite loss on another process in steps {window[0].step}-"
+                                     f"{window[-1].step} (this process's losses are finite). {keep}")
+        r = window[first]
+        ids = r.sample_index.tolist() if torch.is_tensor(r.sample_index) else r.sample_index
+        raise NonFiniteLossError(
+            f"non-finite loss at step {r.step} (epoch {r.epoch}, batch {r.batch_in_epoch}; found at the check of "
+            f"step {window[-1].step}): {dict(zip(r.names, values[first]))}; batch samples: dataset "
+            f"{r.dataset_name}, sample_index {ids}. {keep}")
+
     def fit(self) -> TrainResult:
         cfg = self.cfg
         res = TrainResult(step=self.step, best=dict(self.best), log_dir=self.log_dir)
@@ -320,36 +373,49 @@ class Trainer:
         val_every = cfg.train.val_every or self.epoch_len
         it = self._batches()
         t_end = time.perf_counter()
+        window: list[_StepRecord] = []      # steps since the last loss check (read from the device there)
+        last_loss = math.nan
         try:
             while self.step < self.total_steps:
                 batch = next(it)
                 batch = dada.to_device(batch, self.device)
                 t_data = time.perf_counter() - t_end
                 total, losses = self.train_step(batch)
+                window.append(_StepRecord(self.step + 1, self.epoch, self.batch_in_epoch, tuple(losses),
+                                          torch.stack([v.reshape(()) for v in losses.values()]),
+                                          batch.get("dataset_name"), batch.get("sample_index")))
                 self.step += 1
                 self.batch_in_epoch += 1
                 if self.batch_in_epoch >= self.epoch_len:
                     self.epoch, self.batch_in_epoch = self.epoch + 1, 0
-                res.losses.append(float(total))
                 t_now = time.perf_counter()
                 t_step = t_now - t_end
                 t_end = t_now
                 n = batch["img"].shape[0] * self.info.world_size
-                if self.step % cfg.train.log_every == 0 or self.step == 1:
-                    self.log.scalars(self.step, {k: float(v) for k, v in losses.items()}, "losses/")
-                    self.log.scalars(self.step, {"lr": self.optimizer.param_groups[0]["lr"], "data_time": t_data,
-                                                 "step_time": t_step, "samples_per_s": n / max(t_step, 1e-9)},
-                                     "perf/")
-                self.log.progress(1, loss=float(total), sps=n / max(t_step, 1e-9))
+                log_now = self.step % cfg.train.log_every == 0 or self.step == 1
+                if (log_now or self.step % cfg.train.checkpoint_every == 0 or self.step % val_every == 0
+                        or self.step >= self.total_steps or len(window) >= MAX_UNCHECKED_STEPS):
+                    values = self._check_losses(window)
+                    res.losses.extend(v[r.names.index("loss")] for r, v in zip(window, values))
+                    last_loss = res.losses[-1]
+                    if log_now:
+                        self.log.scalars(self.step, dict(zip(window[-1].names, values[-1])), "losses/")
+                        self.log.scalars(self.step, {"lr": self.optimizer.param_groups[0]["lr"],
+                                                     "data_time": t_data, "step_time": t_step,
+                                                     "samples_per_s": n / max(t_step, 1e-9)}, "perf/")
+                    window = []
+                self.log.progress(1, loss=last_loss, sps=n / max(t_step, 1e-9))
                 if cfg.train.vis_every > 0 and self.step % cfg.train.vis_every == 0:
                     self.log_predictions(batch)
                 if self.step % cfg.train.checkpoint_every == 0:
                     self.save()
                 if self.step % val_every == 0 and self.step < self.total_steps:
+                    sync_buffers(self.model, self.info)   # BN statistics of rank 0 on every rank (DDP broadcasts none)
                     res.val = self.run_validation()
                     t_end = time.perf_counter()
             self.save()
             if cfg.train.val_at_end:
+                sync_buffers(self.model, self.info)
                 res.val = self.run_validation()
             barrier(self.info)
         finally:
