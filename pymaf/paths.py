@@ -10,16 +10,26 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pymaf.errors import InputError
+
 ENV_DATA_ROOT = "PYMAF_DATA"
 ENV_CACHE = "PYMAF_CACHE"
 
 
 def resolve_data_root(cli_value: str | os.PathLike | None = None) -> Path:
-    """``--data-root`` if given, else ``$PYMAF_DATA``, else ``./data`` (not required to exist)."""
-    if cli_value:
-        return Path(cli_value).expanduser()
+    """``--data-root`` if given, else ``$PYMAF_DATA``, else ``./data`` (not required to exist, but when it
+    exists it must be a folder: an InputError names it and where it came from otherwise)."""
     env = os.environ.get(ENV_DATA_ROOT)
-    return Path(env).expanduser() if env else Path("data")
+    if cli_value:
+        root, source = Path(cli_value).expanduser(), "--data-root"
+    elif env:
+        root, source = Path(env).expanduser(), f"${ENV_DATA_ROOT}"
+    else:
+        root, source = Path("data"), "the default data root"
+    if root.exists() and not root.is_dir():
+        raise InputError(f"data root is not a folder ({source} {root}): expected the folder that holds smpl/, "
+                         f"dataset_extras/, datasets/; pass --data-root DIR or set ${ENV_DATA_ROOT}")
+    return root
 
 
 def cache_dir() -> Path:

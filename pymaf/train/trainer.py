@@ -20,13 +20,13 @@ import torch
 from torch import Tensor, nn
 
 from pymaf.config import Config, save_config, to_dict
-from pymaf.errors import RunError
+from pymaf.errors import CheckpointError, PymafError, RunError
 from pymaf.geometry import axis_angle_to_rotmat, estimate_translation
 from pymaf.losses import compute_losses
 from pymaf.train import data_adapter as dada
 from pymaf.train.dist import DistInfo, any_true, barrier, init_from_env, process_device, unwrap, wrap_model
 from pymaf.train.logging import TrainLogger
-from pymaf.checkpoint import atomic_save
+from pymaf.checkpoint import atomic_save, load_error, remove_stale_tmp
 from pymaf.train.state import load_state, make_state, seed_everything, set_rng_state
 
 FOCAL, CROP = 5000.0, 224.0
@@ -167,6 +167,9 @@ class Trainer:
         self.loader, self.batch_sampler = dada.train_loader(cfg, self.data_root, self.info)
         self.epoch_len = dada.epoch_length(self.batch_sampler)
         self.step, self.epoch, self.batch_in_epoch, self.best = 0, 0, 0, math.inf
+        self.saved_step: int | None = None   # step of the latest.pt this run wrote or resumed from
+        if self.info.is_main:
+            remove_stale_tmp(self.ckpt_dir)  # left by a kill during a checkpoint write; logged
         if resume:
             self._load(self.ckpt_dir / "latest.pt")
         self.net = wrap_model(self.model, self.info, self.device, cfg.train.sync_bn)
@@ -179,14 +182,27 @@ class Trainer:
 
     # -------------------------------------------------------------------------------- checkpoints
     def _load(self, path: Path) -> None:
-        st = load_state(path, self.device)
-        self.model.load_state_dict(st["model"])
-        self.optimizer.load_state_dict(st["optimizer"])
+        try:
+            st = load_state(path, self.device)
+        except PymafError:
+            raise
+        except Exception as e:  # noqa: BLE001 - torch.load's errors, re-raised naming the file (truncated, ...)
+            raise load_error(path, e) from e
+        try:
+            self.model.load_state_dict(st["model"])
+            self.optimizer.load_state_dict(st["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            first = str(e).strip().splitlines()[0][:300]
+            raise CheckpointError(
+                f"--resume: {path} does not fit the configured network (model.arch={self.cfg.model.arch}, "
+                f"model.n_iter={self.cfg.model.n_iter}): {first}; resume with the config the run was started "
+                f"with ({self.log_dir / 'config.yaml'})") from e
         if st.get("scaler"):
             self.scaler.load_state_dict(st["scaler"])
         set_rng_state(st["rng"])
         self.step, self.epoch, self.batch_in_epoch = st["total_step_count"], st["epoch"], st["batch_idx"]
         self.best = st.get("best_pa_mpjpe", math.inf)
+        self.saved_step = self.step
 
     def save(self, name: str = "latest.pt") -> Path | None:
         if not self.info.is_main:
@@ -194,7 +210,20 @@ class Trainer:
         state = make_state(unwrap(self.model), self.optimizer, self.scaler, self.step, self.epoch,
                            self.batch_in_epoch, self.best, to_dict(self.cfg),
                            dada.sampler_state(self.batch_sampler, self.epoch, self.batch_in_epoch))
-        return atomic_save(state, self.ckpt_dir / name)
+        path = atomic_save(state, self.ckpt_dir / name)
+        if name == "latest.pt":
+            self.saved_step = self.step
+        return path
+
+    def checkpoint_note(self) -> str:
+        """Which checkpoint a stopped run leaves behind, in words (for the NaN stop and write errors)."""
+        p = self.ckpt_dir / "latest.pt"
+        if self.saved_step is not None and p.is_file():
+            return f"the last checkpoint, {p} (step {self.saved_step}), was not overwritten"
+        if p.is_file():
+            return f"no checkpoint of this run exists ({p} is from an earlier run, not from this one)"
+        return (f"no checkpoint exists yet ({p} is written every train.checkpoint_every="
+                f"{self.cfg.train.checkpoint_every} steps)")
 
     # -------------------------------------------------------------------------------- one step
     def train_step(self, batch: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
@@ -214,8 +243,7 @@ class Trainer:
             raise NonFiniteLossError(
                 f"non-finite loss at step {self.step + 1} (epoch {self.epoch}, batch {self.batch_in_epoch}): "
                 f"{ {k: float(v.detach()) for k, v in losses.items()} }; batch samples: dataset {names}, "
-                f"sample_index {ids.tolist() if torch.is_tensor(ids) else ids}. "
-                f"The last good checkpoint ({self.ckpt_dir / 'latest.pt'}) was not overwritten.")
+                f"sample_index {ids.tolist() if torch.is_tensor(ids) else ids}; {self.checkpoint_note()}")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         if cfg.train.grad_clip > 0:
