@@ -10,7 +10,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pymaf.errors import InputError
+from pymaf.errors import DataError, InputError
+
+
+class UnknownDatasetError(DataError, KeyError):
+    """A dataset name that is not in the registry (``--dataset``, ``data.train_datasets``, ``data.eval_dataset``)."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0]) if self.args else ""
 
 ENV_DATA_ROOT = "PYMAF_DATA"
 ENV_CACHE = "PYMAF_CACHE"
@@ -139,10 +146,11 @@ def dataset_npz(data_root: Path, name: str, split: str) -> Path:
     if name.endswith("-val") and name[:-4] in DATASET_FILES:  # e.g. 'synthetic-val'
         name, split = name[:-4], "eval"
     if name not in DATASET_FILES:
-        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASET_FILES))}")
+        raise UnknownDatasetError(f"unknown dataset {name!r} (data.train_datasets / data.eval_dataset / --dataset); "
+                                  f"known: {', '.join(sorted(DATASET_FILES))}")
     files = DATASET_FILES[name]
     if split not in files:
-        raise KeyError(f"dataset {name!r} has no {split!r} split (it has: {', '.join(files)})")
+        raise UnknownDatasetError(f"dataset {name!r} has no {split!r} split (it has: {', '.join(files)})")
     if name == "synthetic":
         return Path(data_root) / "synthetic" / files[split]
     return Path(data_root) / "dataset_extras" / files[split]
@@ -155,7 +163,8 @@ def dataset_image_root(data_root: Path, name: str) -> Path:
     if name == "synthetic":
         return Path(data_root) / "synthetic"
     if name not in DATASET_FOLDERS:
-        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASET_FOLDERS))}")
+        raise UnknownDatasetError(f"unknown dataset {name!r} (data.train_datasets / data.eval_dataset / --dataset); "
+                                  f"known: {', '.join(sorted(DATASET_FOLDERS))}")
     return Path(data_root) / "datasets" / DATASET_FOLDERS[name]
 
 

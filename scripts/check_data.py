@@ -18,6 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymaf import paths  # noqa: E402
+from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
 
 
 def _shape_ok(found: tuple[int, ...], expected: tuple[int, ...]) -> bool:
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-root", default=None, help="data root (default: $PYMAF_DATA or ./data)")
     ap.add_argument("--require", nargs="*", default=[], help="features whose files must be present and right")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     root = paths.resolve_data_root(args.data_root)
 
@@ -134,4 +136,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymaf.data.spin_npz import keypoint_box, load_pickle_numpy_only, save_spin_npz  # noqa: E402
+from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
 
 # OpenPose COCO-18 joint k -> BODY_25 index (BODY_25 adds MidHip 8 and the feet).
 COCO18_TO_BODY25 = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--raw-dir", required=True, type=Path, help="3DPW root (sequenceFiles/, imageFiles/)")
     ap.add_argument("--out", required=True, type=Path, help="output npz, e.g. data/dataset_extras/3dpw_test.npz")
     ap.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     n = prepare_3dpw(args.raw_dir, args.out, args.split)
     print(f"wrote {args.out}: {n} samples")
@@ -94,4 +96,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymaf.body.joints import J24_TO_JCOCO  # noqa: E402
 from pymaf.data.spin_npz import save_spin_npz  # noqa: E402
+from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
 
 
 def prepare_coco(raw_dir: Path, out: Path, split: str = "train", year: int = 2014,
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--year", default=2014, type=int)
     ap.add_argument("--min-body-keypoints", default=12, type=int,
                     help="minimum labelled body joints (COCO 5..16) per person (SPIN: 12)")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     n = prepare_coco(args.raw_dir, args.out, args.split, args.year, args.min_body_keypoints)
     print(f"wrote {args.out}: {n} samples")
@@ -73,4 +75,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

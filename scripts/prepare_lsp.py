@@ -27,6 +27,7 @@ import scipy.io
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymaf.data.spin_npz import keypoint_box, save_spin_npz  # noqa: E402
+from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
 
 
 def read_joints(path: Path) -> tuple[np.ndarray, bool]:
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="test", choices=["train", "test", "all"],
                     help="LSP: images 1-1000 (train), 1001-2000 (test) or all; LSP-extended: always all")
     ap.add_argument("--ext", default="jpg", help="image file extension")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     n = prepare_lsp(args.raw_dir, args.out, args.split, args.ext)
     print(f"wrote {args.out}: {n} samples")
@@ -79,4 +81,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

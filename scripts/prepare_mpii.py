@@ -28,6 +28,7 @@ import scipy.io
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymaf.data.spin_npz import keypoint_box, save_spin_npz  # noqa: E402
+from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
 
 # MPII joint id -> J24 index
 MPII_TO_J24 = [0, 1, 2, 3, 4, 5, 14, 15, 12, 13, 6, 7, 8, 9, 10, 11]
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, type=Path, help="output npz, e.g. data/dataset_extras/mpii_train.npz")
     ap.add_argument("--annotations", type=Path, default=None,
                     help=f"annotation file (default <raw-dir>/{ANNOTATION_FILE})")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     n = prepare_mpii(args.raw_dir, args.out, args.annotations)
     print(f"wrote {args.out}: {n} samples")
@@ -112,4 +114,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))
