@@ -90,8 +90,8 @@ def load_error(path: str | os.PathLike, err: BaseException) -> CheckpointError:
         what = f" ({found.group(1)})" if found else ""
         return CheckpointError(f"checkpoint refused ({path}): it holds pickled Python objects{what} besides "
                                "tensors, which were not loaded nor executed; a pymaf or official PyMAF/SPIN "
-                               "checkpoint holds only tensors and plain values: use a checkpoint from a trusted "
-                               "source")
+                               "checkpoint holds only tensors and plain values: get the checkpoint again from its "
+                               "original source")
     try:
         size = Path(path).stat().st_size
         with open(path, "rb") as f:

@@ -97,6 +97,7 @@ class BaseDataset(Dataset):
         self.has_pose_3d = self.ann.has_pose_3d and not ignore_3d
         self.has_smpl_2dkps = bool(self.ann.smpl_2dkps.any())
         self.num_skipped = 0  # missing images replaced in this process (workers: sum batch['skipped'])
+        self._warned: set[int] = set()
 
     def __len__(self) -> int:
         return len(self.ann)
@@ -125,7 +126,9 @@ class BaseDataset(Dataset):
                     f"{problem} (sample {idx} of {self.dataset_name}, {self.ann.source}); check the data root / "
                     "image folder, or set data.skip_missing_images=true to skip and count such images")
             self.num_skipped += 1
-            log.warning("%s: skipping an unusable image (sample %d): %s", self.dataset_name, idx, problem)
+            if idx not in self._warned:  # one warning per image and process, however often it is drawn
+                self._warned.add(idx)
+                log.warning("%s: skipping an unusable image (sample %d): %s", self.dataset_name, idx, problem)
         else:
             raise DataError(f"{self.dataset_name}: {MAX_CONSECUTIVE_MISSING} consecutive images missing or "
                             f"unreadable from sample {index} on (e.g. {self.image_path(index)}, {self.ann.source})")
