@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from pymaf.config import Config, save_config, to_dict
-from pymaf.errors import CheckpointError, PymafError, RunError
+from pymaf.errors import CheckpointError, PymafError, RunError, write_error
 from pymaf.geometry import axis_angle_to_rotmat, estimate_translation
 from pymaf.losses import compute_losses
 from pymaf.train import data_adapter as dada
@@ -306,8 +306,11 @@ class Trainer:
         cfg = self.cfg
         res = TrainResult(step=self.step, best_pa_mpjpe=self.best, log_dir=self.log_dir)
         if self.info.is_main:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            save_config(cfg, self.log_dir / "config.yaml")
+            try:
+                self.log_dir.mkdir(parents=True, exist_ok=True)
+                save_config(cfg, self.log_dir / "config.yaml")
+            except OSError as e:
+                raise write_error(self.log_dir / "config.yaml", e) from e
         val_every = cfg.train.val_every or self.epoch_len
         it = self._batches()
         t_end = time.perf_counter()
