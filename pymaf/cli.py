@@ -41,7 +41,7 @@ def format_error(err: BaseException) -> str:
         first, last = text.splitlines()[0], text.strip().splitlines()[-1]
         text = last.split(": ", 1)[1] if ": " in last else last
         text += f" ({first.removeprefix('Caught ').rstrip('.')})"
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line.strip().rstrip(",;") for line in text.splitlines() if line.strip().rstrip(",;")]
     return "error: " + ("; ".join(lines) if lines else type(err).__name__)
 
 

@@ -59,12 +59,15 @@ def write_error(path: object, err: BaseException, need: str = "") -> WriteError:
     import errno
     reason = {errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
               errno.EPERM: "permission denied", errno.ENOSPC: "no space left on device",
-              errno.EDQUOT: "disk quota exceeded", errno.ENOENT: "folder does not exist"}.get(
+              errno.EDQUOT: "disk quota exceeded", errno.ENOENT: "folder does not exist",
+              errno.ENOTDIR: "a parent of it is a file, not a folder"}.get(
         getattr(err, "errno", None) or _errno_in_text(str(err)), None)
     text = reason or (getattr(err, "strerror", None) or str(err))
-    if need and reason in ("no space left on device", "disk quota exceeded"):
+    full = reason in ("no space left on device", "disk quota exceeded")
+    if need and full:
         text += f" ({need})"
-    return WriteError(f"cannot write {path}: {text}; free space or choose another folder")
+    return WriteError(f"cannot write {path}: {text}; " + ("free space or choose another folder" if full else
+                                                          "choose another folder"))
 
 
 def _errno_in_text(text: str) -> int | None:

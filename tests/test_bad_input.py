@@ -147,6 +147,8 @@ def test_resume_from_a_bad_latest_pt(damage, names, root, tmp_path, capsys):
     (["train.log_every=0"], ["train.log_every", ">= 1"]),
     (["train.lr=[1,"], ["--opts", "train.lr"]),
     (["data.flip_prob=2"], ["data.flip_prob", "[0, 1]"]),
+    (["data.eval_dataset=3dpvv"], ["data.eval_dataset", "'3dpvv'", "known: 3dpw"]),
+    (["data.train_datasets={synthetic: 0.5, h3.6m: 0.5}"], ["data.train_datasets.h3.6m", "known:"]),
 ])
 def test_config_values_refused_before_any_work(opts, names, root, tmp_path, capsys):
     """Items 2-3: the key and the allowed range are named; nothing is created."""
@@ -333,7 +335,7 @@ def test_eval_unknown_dataset(root, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("damage,names", [
-    ("truncated-jpeg", ["truncated", "000000.jpg", "synthetic_val.npz", "data.skip_missing_images"]),
+    ("truncated-jpeg", ["truncated", "000000.jpg", "synthetic_val.npz", "needs every image"]),
     ("npz-not-a-zip", ["synthetic_val.npz", "not a readable .npz"]),
     ("root-is-a-file", ["data root is not a folder", "--data-root"]),
     ("smpl-missing-key", ["SMPL_NEUTRAL.npz", "missing key 'f'"]),
@@ -471,7 +473,7 @@ def test_rgba_input_is_composited(body_root, tmp_path, capsys):
     ("missing-bboxes", ["--bboxes", "missing.json", "does not exist"]),
     ("bboxes-bad-json", ["--bboxes", "boxes.json", "line 1"]),
     ("output-is-a-file", ["--output", "out.txt", "is a file"]),
-    ("output-parent-is-a-file", ["cannot write", "out.txt"]),
+    ("output-parent-is-a-file", ["cannot write", "out.txt", "is a file, not a folder"]),
     ("output-read-only", ["cannot write", "ro", "read-only"]),
 ])
 def test_demo_bad_inputs_and_outputs(case, names, body_root, tmp_path, capsys, monkeypatch):

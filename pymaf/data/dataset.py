@@ -122,9 +122,10 @@ class BaseDataset(Dataset):
             except PymafError as e:
                 problem = e
             if not self.skip_missing:
-                raise ImageError(
-                    f"{problem} (sample {idx} of {self.dataset_name}, {self.ann.source}); check the data root / "
-                    "image folder, or set data.skip_missing_images=true to skip and count such images")
+                way_out = ("or set data.skip_missing_images=true to skip and count such images" if self.is_train
+                           else "an evaluation needs every image of the protocol")
+                raise ImageError(f"{problem} (sample {idx} of {self.dataset_name}, {self.ann.source}); check the "
+                                 f"data root / image folder, {way_out}")
             self.num_skipped += 1
             if idx not in self._warned:  # one warning per image and process, however often it is drawn
                 self._warned.add(idx)

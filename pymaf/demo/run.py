@@ -206,10 +206,10 @@ def run_demo(opts: argparse.Namespace, model: Optional[torch.nn.Module] = None) 
     source = FrameSource(opts.input)
     if opts.full_image and opts.bboxes:
         raise InputError("use either --full-image or --bboxes, not both")
-    out = prepare_output(opts.output)
     boxes_src: Any = JsonBoxes(opts.bboxes) if opts.bboxes else None
     if boxes_src is None and not opts.full_image:
         boxes_src = PersonDetector(opts.detector, opts.detector_weights, opts.device, opts.det_threshold)
+    out = prepare_output(opts.output)
     weights = opts.checkpoint or ("random" if model is None else "model passed to run_demo")
     if model is None:
         model = load_demo_model(opts.checkpoint, opts.data_root, opts.device)
