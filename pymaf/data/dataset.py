@@ -56,15 +56,6 @@ IMG_STD = np.array([0.229, 0.224, 0.225], np.float32)
 MAX_CONSECUTIVE_MISSING = 100
 
 
-def read_image_rgb(path: str) -> np.ndarray | None:
-    """uint8 [H, W, 3] RGB (``pymaf.data.images.read_image``), or None when the file is missing, unreadable,
-    truncated or not an image."""
-    try:
-        return read_image(path)
-    except PymafError:
-        return None
-
-
 def normalize_image(img: np.ndarray) -> torch.Tensor:
     """float [H, W, 3] RGB in 0..255 -> float32 [3, H, W], ImageNet-normalised (§4.2)."""
     x = (np.asarray(img, np.float32) * (1.0 / 255.0) - IMG_MEAN) / IMG_STD
@@ -146,7 +137,7 @@ class BaseDataset(Dataset):
         try:
             crop = crop_image(img, center, scale, res, params.rot, self.crop_backend)
         except ValueError as e:
-            raise ValueError(f"{self.dataset_name}: sample {idx} ({self.image_path(idx)}) of {a.source}: {e}") from e
+            raise DataError(f"{self.dataset_name}: sample {idx} ({self.image_path(idx)}) of {a.source}: {e}") from e
 
         kp = a.keypoints[idx].copy()
         kp[:, :2] = keypoints_to_crop(kp[:, :2], center, scale, res, params.rot, self.keypoint_quirks)
