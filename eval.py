@@ -2,7 +2,7 @@
 
     python eval.py --checkpoint data/pretrained_model/PyMAF_model_checkpoint.pt --dataset 3dpw
     python eval.py --checkpoint logs/quickstart/checkpoints/best.pt --dataset synthetic-val
-    python eval.py --checkpoint none --dataset synthetic-val        # randomly initialised model (smoke test)
+    python eval.py --random-weights --dataset synthetic-val         # randomly initialised model (smoke test)
 
 Prints a metric table and samples/s, writes ``<out-dir>/eval_<dataset>.json`` (schema: pymaf/eval/report.py)
 and, with ``--save-samples``, ``eval_<dataset>_samples.npz``.
@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 import torch
 
+from pymaf.cli import add_debug_flag, run_cli
 from pymaf.data.loader import default_num_workers
 from pymaf.eval import DATASETS, evaluate
 
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="official PyMAF checkpoint, one of ours, or 'none'")
+    p.add_argument("--checkpoint", default=None, help="official PyMAF checkpoint or one of ours")
+    p.add_argument("--random-weights", action="store_true",
+                   help="evaluate a randomly initialised model instead of a checkpoint (smoke test only)")
     p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--data-root", default=None, help="data root (default: $PYMAF_DATA, else ./data)")
     p.add_argument("--cfg", default=None, help="YAML config of the model (default: the built-in defaults)")
@@ -35,7 +39,15 @@ def main(argv: list[str] | None = None) -> dict:
                    help="COCO: keep the official score=1 / keypoint-bbox area (spec §10.17) for comparison")
     p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     p.add_argument("--log-every", type=int, default=50, help="print running metrics every N batches")
+    add_debug_flag(p)
     args = p.parse_args(argv)
+    no_ckpt = args.checkpoint in (None, "", "none")
+    if no_ckpt and not args.random_weights:
+        from pymaf.errors import InputError
+        raise InputError("no checkpoint given (--checkpoint): the metrics of a randomly initialised model mean "
+                         "nothing; pass --checkpoint FILE, or --random-weights for a smoke test")
+    if args.random_weights and not no_ckpt:
+        p.error("use either --checkpoint or --random-weights, not both")
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     from pymaf.config import load_config
@@ -44,14 +56,17 @@ def main(argv: list[str] | None = None) -> dict:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     opts = list(args.opts) + [f"runtime.device={device}"]
     cfg = load_config(args.cfg, opts)
+    if args.random_weights:
+        logging.getLogger("pymaf").warning("--random-weights: evaluating a RANDOMLY INITIALISED model "
+                                           "(the metrics are meaningless)")
     batch_size = args.batch_size if args.batch_size is not None else cfg.eval.batch_size
     workers = args.num_workers if args.num_workers is not None else min(cfg.eval.num_workers, default_num_workers())
-    return evaluate(args.dataset, args.checkpoint, resolve_data_root(args.data_root), device=device,
-                    batch_size=batch_size, num_workers=workers, out_dir=Path(args.out_dir),
+    return evaluate(args.dataset, None if no_ckpt else args.checkpoint, resolve_data_root(args.data_root),
+                    device=device, batch_size=batch_size, num_workers=workers, out_dir=Path(args.out_dir),
                     save_samples=args.save_samples, coco_official_scores=args.coco_official_scores, cfg=cfg,
                     infer_model_cfg=args.cfg is None and not any(o.startswith("model.") for o in args.opts),
                     log_every=args.log_every)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

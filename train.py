@@ -15,6 +15,7 @@ import sys
 
 import torch
 
+from pymaf.cli import add_debug_flag, run_cli
 from pymaf.config import describe, load_config
 from pymaf.paths import resolve_data_root
 
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--opts", nargs="*", default=[], help="KEY=VALUE overrides, e.g. train.batch_size=16")
     ap.add_argument("--print-config", action="store_true", help="print every config key with its help and exit")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
 
     cfg = load_config(args.cfg, args.opts)
@@ -39,17 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     data_root = resolve_data_root(args.data_root)
 
-    from pymaf.train import NonFiniteLossError, Trainer
+    from pymaf.train import Trainer
     from pymaf.train.data_adapter import prepare_training_data
     from pymaf.train.dist import init_from_env
     info = init_from_env(cfg.runtime.device)     # the process group first: data generation is per machine
     prepare_training_data(cfg, data_root, info)
-    try:
-        trainer = Trainer(cfg, data_root, resume=args.resume, overwrite=args.overwrite, info=info)
-        result = trainer.fit()
-    except NonFiniteLossError as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 2
+    trainer = Trainer(cfg, data_root, resume=args.resume, overwrite=args.overwrite, info=info)
+    result = trainer.fit()      # a NonFiniteLossError / RunError becomes "error: ..." (pymaf.cli.run_cli)
     if trainer.info.is_main and result.val:
         v = result.val
         print(f"trained {result.step} steps; checkpoints in {result.log_dir / 'checkpoints'}")
@@ -68,4 +66,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import re
 import tempfile
 from collections import Counter
@@ -32,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pymaf.errors import CheckpointError  # re-exported: pymaf.checkpoint.CheckpointError
+from pymaf.errors import CheckpointError, MissingFileError, write_error  # CheckpointError re-exported here
 
 log = logging.getLogger("pymaf")
 
@@ -80,23 +81,54 @@ def unwrap(model: nn.Module) -> nn.Module:
             return model
 
 
+def load_error(path: str | os.PathLike, err: BaseException) -> CheckpointError:
+    """A CheckpointError naming ``path`` and what is wrong with it, for an exception of ``torch.load``.
+    Never suggests unpickling: a file that needs it is refused (nothing in it was executed)."""
+    text = str(err)
+    if isinstance(err, pickle.UnpicklingError) and "weights only load failed" in text.lower():
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        what = f" ({found.group(1)})" if found else ""
+        return CheckpointError(f"checkpoint refused ({path}): it holds pickled Python objects{what} besides "
+                               "tensors, which were not loaded nor executed; a pymaf or official PyMAF/SPIN "
+                               "checkpoint holds only tensors and plain values: get the checkpoint again from its "
+                               "original source")
+    try:
+        size = Path(path).stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        return CheckpointError(f"cannot read checkpoint {path}: {e.strerror or e}")
+    if size == 0:
+        return CheckpointError(f"checkpoint is empty ({path}, 0 bytes): the write was interrupted; use another copy")
+    if head.startswith(b"PK"):
+        return CheckpointError(f"checkpoint is truncated or corrupt ({path}, {size} bytes): its zip archive cannot "
+                               "be read (cut short by an interrupted write, copy or download?); use another copy")
+    return CheckpointError(f"not a PyTorch checkpoint ({path}, {size} bytes): expected a file written by "
+                           f"torch.save ({type(err).__name__}: {text.splitlines()[0][:120] if text else 'unreadable'})")
+
+
+def load_file(path: str | os.PathLike, map_location: Any = "cpu", trusted: bool = False) -> Any:
+    """``torch.load(path, weights_only=not trusted)``; a missing file raises MissingFileError and an unreadable,
+    truncated or malicious one a CheckpointError naming the file (:func:`load_error`)."""
+    if not Path(path).is_file():
+        raise MissingFileError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=not trusted)
+    except Exception as e:  # noqa: BLE001 - re-raised with the file name and what is wrong
+        raise load_error(path, e) from e
+
+
 def read_checkpoint(path_or_state: Any, trusted: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(state dict, the file's other entries) from a path or a loaded object; ``module.`` prefixes stripped.
 
-    Files are read with ``torch.load(weights_only=True)``; ``trusted=True`` allows full unpickling (only for
-    files you trust).
+    Files are read with ``torch.load(weights_only=True)`` (:func:`load_file`); ``trusted=True`` allows full
+    unpickling (only for files you made yourself).
     """
     name = "<object>"
     obj = path_or_state
     if isinstance(path_or_state, (str, os.PathLike)):
         name = str(path_or_state)
-        if not Path(name).is_file():
-            raise FileNotFoundError(f"checkpoint not found: {name}")
-        try:
-            obj = torch.load(name, map_location="cpu", weights_only=not trusted)
-        except Exception as e:  # noqa: BLE001 - re-raised with the file name and the way out
-            raise CheckpointError(f"{name}: cannot be read as a checkpoint with weights_only=True ({e}); "
-                                  "if you trust the file, pass trusted=True") from e
+        obj = load_file(name, "cpu", trusted=trusted)
     if not isinstance(obj, dict):
         raise CheckpointError(f"{name}: expected a dict (with a 'model' state dict), got {type(obj).__name__}")
     if isinstance(obj.get("model"), dict):
@@ -247,23 +279,61 @@ def load_checkpoint(model: nn.Module, path_or_state: Any, trusted: bool = False)
     return report
 
 
+# The temporary files of atomic_save: ".<target name>.<random>.tmp" (tempfile.mkstemp), e.g. ".latest.pt.k2j9.tmp".
+_TMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
+
+
+def _payload_bytes(obj: Any) -> int:
+    """Approximate size of what torch.save writes: the bytes of every tensor in nested dicts/lists."""
+    if torch.is_tensor(obj):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_payload_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_payload_bytes(v) for v in obj)
+    return 0
+
+
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """torch.save to a temporary file in the same folder, fsync, then os.replace: a reader never sees a
-    half-written checkpoint and a crash mid-write leaves the previous file intact."""
+    half-written checkpoint and a crash mid-write leaves the previous file intact. A folder that cannot be
+    written (read-only, full disk) raises :class:`pymaf.errors.WriteError` naming the file and the size."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as e:
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
+        # torch.save reports a failed write as RuntimeError("... inline_container.cc ... errno 28 ...")
+        if isinstance(e, OSError) or (isinstance(e, RuntimeError) and "inline_container" in str(e)):
+            need = f"a checkpoint needs ~{max(1, round(_payload_bytes(obj) / 2**20))} MB"
+            raise write_error(path, e, need) from e
         raise
     return path
+
+
+def remove_stale_tmp(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that an interrupted :func:`atomic_save` left in ``folder`` (a kill during a
+    checkpoint write); logs each one. Call it once at the start of a run, in the one process that writes."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and _TMP_NAME.match(p.name):
+            size = p.stat().st_size
+            p.unlink()
+            removed.append(p)
+            log.warning("removed %s (%.1f MB): a temporary file left by an interrupted checkpoint write", p,
+                        size / 2**20)
+    return removed
 
 
 def save_model_checkpoint(path: str | os.PathLike, model: nn.Module, extra: dict[str, Any] | None = None) -> None:

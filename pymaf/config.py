@@ -190,7 +190,12 @@ def apply_overrides(cfg: Config, overrides: list[str], source: str = "--opts") -
         if "=" not in item:
             raise ConfigError(f"{source}: expected KEY=VALUE, got {item!r}")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw != "" else ""
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{source}: cannot parse the value of '{key.strip()}' ({raw!r}) as YAML: "
+                              f"{getattr(e, 'problem', None) or e}; quote strings and close brackets, "
+                              "e.g. train.lr=1e-4 or model.mlp_dim=[256,128,64,5]") from None
         nested: Any = value
         for part in reversed(key.strip().split(".")):
             nested = {part: nested}
@@ -204,16 +209,61 @@ def load_config(yaml_path: str | Path | None = None, overrides: list[str] | None
         path = Path(yaml_path)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
-        with open(path) as f:
-            data = yaml.safe_load(f) or {}
+        try:
+            with open(path) as f:
+                data = yaml.safe_load(f) or {}
+        except yaml.YAMLError as e:
+            mark, start = getattr(e, "problem_mark", None), getattr(e, "context_mark", None)
+            where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(path)
+            if start is not None and mark is not None and start.line != mark.line:
+                where += f"; opened at line {start.line + 1}"
+            what = " ".join(str(x) for x in (getattr(e, "context", None), getattr(e, "problem", None)) if x)
+            raise ConfigError(f"YAML syntax error ({where}): {what or e}; fix the file at that line") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read config file {path}: {e}") from None
         _merge(cfg, data, str(path))
     apply_overrides(cfg, overrides or [])
     validate(cfg)
     return cfg
 
 
+# Allowed ranges of numeric keys: key -> (low, high, low inclusive); None = unbounded. Checked by ``validate``
+# before any work, so that e.g. ``train.checkpoint_every=0`` is refused at start instead of dividing by zero.
+RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "model.n_iter": (1, 3, True), "model.dp_heatmap_size": (1, None, True), "model.hmr_iters": (1, None, True),
+    "data.flip_prob": (0, 1, True), "data.noise_factor": (0, 1, True), "data.rot_factor": (0, None, True),
+    "data.rot_prob": (0, 1, True), "data.scale_factor": (0, 1, True), "data.num_workers": (0, None, True),
+    "data.synthetic_num_train": (1, None, True), "data.synthetic_num_val": (1, None, True),
+    "train.lr": (0, None, False), "train.batch_size": (1, None, True), "train.num_epochs": (1, None, True),
+    "train.epoch_length": (0, None, True), "train.checkpoint_every": (1, None, True),
+    "train.val_every": (0, None, True), "train.log_every": (1, None, True), "train.vis_every": (0, None, True),
+    "train.grad_clip": (0, None, True), "train.max_steps": (0, None, True), "train.val_max_batches": (0, None, True),
+    "eval.batch_size": (1, None, True), "eval.num_workers": (0, None, True),
+    **{f"loss.{f.name}": (0, None, True) for f in dataclasses.fields(LossConfig) if f.type in (float, "float")},
+}
+
+
+def _range_text(low: float | None, high: float | None, low_inclusive: bool) -> str:
+    if high is None:
+        return f"{'>=' if low_inclusive else '>'} {low}"
+    return f"in [{low}, {high}]"
+
+
+def _check_ranges(cfg: Config) -> None:
+    for key, (low, high, inclusive) in RANGES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        too_low = low is not None and (value < low if inclusive else value <= low)
+        if too_low or (high is not None and value > high) or value != value:  # value != value: NaN
+            help_ = next(f.metadata.get("help", "") for f in dataclasses.fields(getattr(cfg, section))
+                         if f.name == name)
+            raise ConfigError(f"config key {key} = {value!r} is out of range: expected "
+                              f"{_range_text(low, high, inclusive)} ({help_})")
+
+
 def validate(cfg: Config) -> None:
-    """Cross-field checks that a type annotation cannot express."""
+    """Allowed ranges (:data:`RANGES`) and cross-field checks that a type annotation cannot express."""
+    _check_ranges(cfg)
     m = cfg.model
     if m.arch not in ("pymaf", "hmr"):
         raise ConfigError(f"model.arch must be 'pymaf' or 'hmr', got {m.arch!r}")
@@ -227,6 +277,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"data.crop_backend must be 'spin' or 'head', got {cfg.data.crop_backend!r}")
     if not cfg.data.mix_preset:
         total = sum(cfg.data.train_datasets.values())
+        if any(not v >= 0 for v in cfg.data.train_datasets.values()):
+            raise ConfigError(f"data.train_datasets fractions must be >= 0, got {cfg.data.train_datasets}")
         if cfg.data.train_datasets and abs(total - 1.0) > 1e-6:
             raise ConfigError(f"data.train_datasets fractions must sum to 1, got {total}")
     elif cfg.data.mix_preset not in ("spin", "eft"):

@@ -10,16 +10,33 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pymaf.errors import DataError, InputError
+
+
+class UnknownDatasetError(DataError, KeyError):
+    """A dataset name that is not in the registry (``--dataset``, ``data.train_datasets``, ``data.eval_dataset``)."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0]) if self.args else ""
+
 ENV_DATA_ROOT = "PYMAF_DATA"
 ENV_CACHE = "PYMAF_CACHE"
 
 
 def resolve_data_root(cli_value: str | os.PathLike | None = None) -> Path:
-    """``--data-root`` if given, else ``$PYMAF_DATA``, else ``./data`` (not required to exist)."""
-    if cli_value:
-        return Path(cli_value).expanduser()
+    """``--data-root`` if given, else ``$PYMAF_DATA``, else ``./data`` (not required to exist, but when it
+    exists it must be a folder: an InputError names it and where it came from otherwise)."""
     env = os.environ.get(ENV_DATA_ROOT)
-    return Path(env).expanduser() if env else Path("data")
+    if cli_value:
+        root, source = Path(cli_value).expanduser(), "--data-root"
+    elif env:
+        root, source = Path(env).expanduser(), f"${ENV_DATA_ROOT}"
+    else:
+        root, source = Path("data"), "the default data root"
+    if root.exists() and not root.is_dir():
+        raise InputError(f"data root is not a folder ({source} {root}): expected the folder that holds smpl/, "
+                         f"dataset_extras/, datasets/; pass --data-root DIR or set ${ENV_DATA_ROOT}")
+    return root
 
 
 def cache_dir() -> Path:
@@ -129,10 +146,11 @@ def dataset_npz(data_root: Path, name: str, split: str) -> Path:
     if name.endswith("-val") and name[:-4] in DATASET_FILES:  # e.g. 'synthetic-val'
         name, split = name[:-4], "eval"
     if name not in DATASET_FILES:
-        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASET_FILES))}")
+        raise UnknownDatasetError(f"unknown dataset {name!r} (data.train_datasets / data.eval_dataset / --dataset); "
+                                  f"known: {', '.join(sorted(DATASET_FILES))}")
     files = DATASET_FILES[name]
     if split not in files:
-        raise KeyError(f"dataset {name!r} has no {split!r} split (it has: {', '.join(files)})")
+        raise UnknownDatasetError(f"dataset {name!r} has no {split!r} split (it has: {', '.join(files)})")
     if name == "synthetic":
         return Path(data_root) / "synthetic" / files[split]
     return Path(data_root) / "dataset_extras" / files[split]
@@ -145,7 +163,8 @@ def dataset_image_root(data_root: Path, name: str) -> Path:
     if name == "synthetic":
         return Path(data_root) / "synthetic"
     if name not in DATASET_FOLDERS:
-        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASET_FOLDERS))}")
+        raise UnknownDatasetError(f"unknown dataset {name!r} (data.train_datasets / data.eval_dataset / --dataset); "
+                                  f"known: {', '.join(sorted(DATASET_FOLDERS))}")
     return Path(data_root) / "datasets" / DATASET_FOLDERS[name]
 
 

@@ -30,6 +30,7 @@ from pymaf.data.dataset import build_dataset  # noqa: E402
 from pymaf.data.loader import build_loader, default_num_workers  # noqa: E402
 from pymaf.data.mixed import MixedBatchSampler, MixedDataset  # noqa: E402
 from pymaf.paths import dataset_npz, resolve_data_root  # noqa: E402
+from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
 
 
 def loader_rate(data_root: Path, workers: int, batch_size: int, batches: int, backend: str) -> float:
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model-batch-size", type=int, default=None, help="default: --batch-size")
     ap.add_argument("--model-steps", type=int, default=5)
     ap.add_argument("--skip-model", action="store_true")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)  # the main process only collates; the workers do the work
 
@@ -112,4 +114,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

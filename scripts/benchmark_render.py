@@ -23,6 +23,7 @@ from pymaf.body.files import resolve_body_files  # noqa: E402
 from pymaf.body.model_file import load_smpl_model  # noqa: E402
 from pymaf.render.iuv import IUVRenderer  # noqa: E402
 from pymaf.render.overlay import render_overlay  # noqa: E402
+from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
 
 
 def timeit(fn, device: torch.device, repeat: int) -> float:
@@ -72,7 +73,7 @@ def dense_face_map(r: IUVRenderer, verts: torch.Tensor, cam: torch.Tensor) -> to
     return torch.stack(out)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="all", help="cpu, cuda or all (cuda only when available)")
     ap.add_argument("--data-root", default=None)
@@ -81,7 +82,8 @@ def main() -> None:
     ap.add_argument("--overlay-size", type=int, default=1024)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (shared machines: keep it low)")
-    args = ap.parse_args()
+    add_debug_flag(ap)
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     files = resolve_body_files(args.data_root)
@@ -122,4 +124,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

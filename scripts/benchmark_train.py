@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymaf.config import load_config
 from pymaf.paths import resolve_data_root
+from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
 
 
 def count_syncs(tr, batch) -> str:
@@ -58,7 +59,7 @@ def run(cfg_overrides: list[str], data_root, steps: int, warmup: int) -> tuple[f
     return n / dt, t_data / dt, syncs
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -68,7 +69,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=-1, help="DataLoader workers (-1: 8 on CUDA, 2 on CPU)")
     ap.add_argument("--amp", default="", help="fast-path autocast dtype (default bf16)")
     ap.add_argument("--no-compile", action="store_true", help="fast path without torch.compile")
-    args = ap.parse_args()
+    add_debug_flag(ap)
+    args = ap.parse_args(argv)
     cuda = args.device.startswith("cuda")
     bs = args.batch_size or (64 if cuda else 4)
     steps = args.steps or (20 if cuda else 3)
@@ -99,4 +101,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

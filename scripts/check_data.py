@@ -18,6 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymaf import paths  # noqa: E402
+from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
 
 
 def _shape_ok(found: tuple[int, ...], expected: tuple[int, ...]) -> bool:
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--require", nargs="*", default=[], help="features whose files must be present and right")
     ap.add_argument("--markdown", action="store_true", help="print the registry as the Markdown table of "
                     "data/README.md and exit")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     if args.markdown:
         print(paths.registry_markdown(), end="")
@@ -139,4 +141,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -9,15 +9,12 @@ The .npz holds v_template, shapedirs, posedirs, J_regressor (dense), weights, ki
 from __future__ import annotations
 
 import argparse
-import pickle
 import sys
 from pathlib import Path
 
-try:
-    from pymaf.body.model_file import load_smpl_model, save_smpl_npz
-except ImportError:  # running from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from pymaf.body.model_file import load_smpl_model, save_smpl_npz
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package, installed or not
+from pymaf.body.model_file import load_smpl_model, save_smpl_npz  # noqa: E402
+from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,21 +22,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in", dest="inp", metavar="IN", required=True, type=Path, help="SMPL model (.pkl or .npz)")
     parser.add_argument("--out", required=True, type=Path, help="output .npz")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.out.suffix.lower() != ".npz":
         parser.error(f"--out must end in .npz, got {args.out}")
     if args.out.exists() and not args.force:
         parser.error(f"{args.out} exists (use --force to overwrite)")
-    try:
-        model = load_smpl_model(args.inp)
-        save_smpl_npz(model, args.out)
-    except (FileNotFoundError, ValueError, pickle.UnpicklingError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    model = load_smpl_model(args.inp)   # a BodyModelError / MissingFileError: "error: ..." (pymaf.cli.run_cli)
+    save_smpl_npz(model, args.out)
     summary = ", ".join(f"{k} {tuple(v.shape)}" for k, v in model.items())
     print(f"wrote {args.out}: {summary}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
 
 OUTPUT_NAMES = ["vertices", "joints", "camera", "pose", "shape"]
 
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-root", default=None, help="data root with the SMPL files (else $PYMAF_DATA, ./data)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
     parser.add_argument("--check", action="store_true", help="compare onnxruntime with PyTorch on a random batch")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -79,4 +81,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

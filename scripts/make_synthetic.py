@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymaf.data.synthetic import generate_synthetic_dataset  # noqa: E402
 from pymaf.paths import resolve_data_root  # noqa: E402
+from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--image-size", type=parse_size, default=(256, 256), help="N (square) or WxH, e.g. 320x240")
     ap.add_argument("--workers", type=int, default=2, help="generation processes")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     root = resolve_data_root(args.data_root)
@@ -53,4 +55,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

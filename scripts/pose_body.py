@@ -19,12 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pymaf.body.files import resolve_body_files  # noqa: E402
 from pymaf.body.smpl import build_smpl, load_mean_params  # noqa: E402
 from pymaf.geometry import axis_angle_to_rotmat, rot6d_to_rotmat  # noqa: E402
+from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--out", default=None, help="write the mean-pose mesh as OBJ here")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
 
     files = resolve_body_files(args.data_root)
@@ -54,4 +56,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

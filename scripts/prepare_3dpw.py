@@ -25,6 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymaf.data.spin_npz import keypoint_box, load_pickle_numpy_only, save_spin_npz  # noqa: E402
+from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
+from pymaf.errors import DataError, MissingFileError  # noqa: E402
 
 # OpenPose COCO-18 joint k -> BODY_25 index (BODY_25 adds MidHip 8 and the feet).
 COCO18_TO_BODY25 = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]
@@ -44,7 +46,7 @@ def sequence_rows(seq: dict, source: str) -> dict[str, list]:
         poses = np.asarray(seq["poses"][p], np.float64)
         kp2d = np.asarray(seq["poses2d"][p], np.float64)  # [F, 3, 18]
         if kp2d.ndim != 3 or kp2d.shape[1:] != (3, 18):
-            raise ValueError(f"{source}: poses2d[{p}] has shape {kp2d.shape}, expected (F, 3, 18)")
+            raise DataError(f"{source}: poses2d[{p}] has shape {kp2d.shape}, expected (F, 3, 18)")
         for i in np.nonzero(valid)[0]:
             openpose = np.zeros((25, 3))
             openpose[COCO18_TO_BODY25] = kp2d[i].T
@@ -68,7 +70,7 @@ def sequence_rows(seq: dict, source: str) -> dict[str, list]:
 def prepare_3dpw(raw_dir: Path, out: Path, split: str = "test") -> int:
     files = sorted((Path(raw_dir) / "sequenceFiles" / split).glob("*.pkl"))
     if not files:
-        raise FileNotFoundError(f"no sequence files in {Path(raw_dir) / 'sequenceFiles' / split} (3DPW layout)")
+        raise MissingFileError(f"no sequence files in {Path(raw_dir) / 'sequenceFiles' / split} (3DPW layout)")
     rows: dict[str, list] = {}
     for f in files:
         with open(f, "rb") as fh:
@@ -77,7 +79,7 @@ def prepare_3dpw(raw_dir: Path, out: Path, split: str = "test") -> int:
             rows.setdefault(k, []).extend(v)
     n = len(rows["imgname"])
     if n == 0:
-        raise ValueError(f"no valid frames in {len(files)} sequence files under {raw_dir}")
+        raise DataError(f"no valid frames in {len(files)} sequence files under {raw_dir}")
     save_spin_npz(out, **{k: np.asarray(v) for k, v in rows.items()}, has_smpl=np.ones(n))
     return n
 
@@ -87,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--raw-dir", required=True, type=Path, help="3DPW root (sequenceFiles/, imageFiles/)")
     ap.add_argument("--out", required=True, type=Path, help="output npz, e.g. data/dataset_extras/3dpw_test.npz")
     ap.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     n = prepare_3dpw(args.raw_dir, args.out, args.split)
     print(f"wrote {args.out}: {n} samples")
@@ -94,4 +97,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

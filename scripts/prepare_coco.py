@@ -25,13 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymaf.body.joints import J24_TO_JCOCO  # noqa: E402
 from pymaf.data.spin_npz import save_spin_npz  # noqa: E402
+from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
+from pymaf.errors import DataError, MissingFileError  # noqa: E402
 
 
 def prepare_coco(raw_dir: Path, out: Path, split: str = "train", year: int = 2014,
                  min_body_keypoints: int = 12) -> int:
     path = Path(raw_dir) / "annotations" / f"person_keypoints_{split}{year}.json"
     if not path.exists():
-        raise FileNotFoundError(f"COCO annotation file not found: {path}")
+        raise MissingFileError(f"COCO annotation file not found: {path}")
     data = json.loads(path.read_text())
     files = {img["id"]: img["file_name"] for img in data["images"]}
     rows: dict[str, list] = {"imgname": [], "center": [], "scale": [], "part": []}
@@ -53,7 +55,7 @@ def prepare_coco(raw_dir: Path, out: Path, split: str = "train", year: int = 201
         rows["scale"].append(1.2 * max(w, h) / 200.0)
         rows["part"].append(part)
     if not rows["imgname"]:
-        raise ValueError(f"{path}: no person annotation passes the filter (min_body_keypoints={min_body_keypoints})")
+        raise DataError(f"{path}: no person annotation passes the filter (min_body_keypoints={min_body_keypoints})")
     save_spin_npz(out, **{k: np.asarray(v) for k, v in rows.items()})
     return len(rows["imgname"])
 
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--year", default=2014, type=int)
     ap.add_argument("--min-body-keypoints", default=12, type=int,
                     help="minimum labelled body joints (COCO 5..16) per person (SPIN: 12)")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     n = prepare_coco(args.raw_dir, args.out, args.split, args.year, args.min_body_keypoints)
     print(f"wrote {args.out}: {n} samples")
@@ -73,4 +76,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -27,18 +27,20 @@ import scipy.io
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymaf.data.spin_npz import keypoint_box, save_spin_npz  # noqa: E402
+from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
+from pymaf.errors import DataError, MissingFileError  # noqa: E402
 
 
 def read_joints(path: Path) -> tuple[np.ndarray, bool]:
     """joints.mat -> ([N, 14, 3] x, y, third value; is_lspet)."""
     if not path.exists():
-        raise FileNotFoundError(f"LSP joints file not found: {path}")
+        raise MissingFileError(f"LSP joints file not found: {path}")
     j = np.asarray(scipy.io.loadmat(str(path))["joints"], np.float64)
     if j.ndim == 3 and j.shape[:2] == (3, 14):
         return j.transpose(2, 1, 0), False
     if j.ndim == 3 and j.shape[:2] == (14, 3):
         return j.transpose(2, 0, 1), True
-    raise ValueError(f"{path}: 'joints' has shape {j.shape}, expected (3, 14, N) (LSP) or (14, 3, N) (LSP-extended)")
+    raise DataError(f"{path}: 'joints' has shape {j.shape}, expected (3, 14, N) (LSP) or (14, 3, N) (LSP-extended)")
 
 
 def prepare_lsp(raw_dir: Path, out: Path, split: str = "test", ext: str = "jpg") -> int:
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="test", choices=["train", "test", "all"],
                     help="LSP: images 1-1000 (train), 1001-2000 (test) or all; LSP-extended: always all")
     ap.add_argument("--ext", default="jpg", help="image file extension")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     n = prepare_lsp(args.raw_dir, args.out, args.split, args.ext)
     print(f"wrote {args.out}: {n} samples")
@@ -79,4 +82,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

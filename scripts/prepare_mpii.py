@@ -28,6 +28,8 @@ import scipy.io
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymaf.data.spin_npz import keypoint_box, save_spin_npz  # noqa: E402
+from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
+from pymaf.errors import DataError, MissingFileError  # noqa: E402
 
 # MPII joint id -> J24 index
 MPII_TO_J24 = [0, 1, 2, 3, 4, 5, 14, 15, 12, 13, 6, 7, 8, 9, 10, 11]
@@ -69,11 +71,11 @@ def person_rows(rect: Any) -> tuple[np.ndarray, np.ndarray | None, float | None]
 def prepare_mpii(raw_dir: Path, out: Path, annotations: Path | None = None) -> int:
     path = Path(annotations) if annotations else Path(raw_dir) / ANNOTATION_FILE
     if not path.exists():
-        raise FileNotFoundError(f"MPII annotation file not found: {path}")
+        raise MissingFileError(f"MPII annotation file not found: {path}")
     release = scipy.io.loadmat(str(path), struct_as_record=False, squeeze_me=True)["RELEASE"]
     annolist, is_train = _items(release.annolist), np.asarray(release.img_train).ravel()
     if len(annolist) != len(is_train):
-        raise ValueError(f"{path}: {len(annolist)} annolist entries but {len(is_train)} img_train flags")
+        raise DataError(f"{path}: {len(annolist)} annolist entries but {len(is_train)} img_train flags")
     rows: dict[str, list] = {"imgname": [], "center": [], "scale": [], "part": []}
     for entry, train in zip(annolist, is_train):
         if not train:
@@ -94,7 +96,7 @@ def prepare_mpii(raw_dir: Path, out: Path, annotations: Path | None = None) -> i
             rows["scale"].append(scale)
             rows["part"].append(part)
     if not rows["imgname"]:
-        raise ValueError(f"{path}: no annotated person in the training images")
+        raise DataError(f"{path}: no annotated person in the training images")
     save_spin_npz(out, **{k: np.asarray(v) for k, v in rows.items()})
     return len(rows["imgname"])
 
@@ -105,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, type=Path, help="output npz, e.g. data/dataset_extras/mpii_train.npz")
     ap.add_argument("--annotations", type=Path, default=None,
                     help=f"annotation file (default <raw-dir>/{ANNOTATION_FILE})")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     n = prepare_mpii(args.raw_dir, args.out, args.annotations)
     print(f"wrote {args.out}: {n} samples")
@@ -112,4 +115,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

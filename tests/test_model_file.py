@@ -230,14 +230,15 @@ def test_convert_smpl_round_trip(tmp_path, model, monkeypatch, capsys):
         np.testing.assert_array_equal(a[k], b[k])
     with pytest.raises(SystemExit):  # exists, no --force
         convert_smpl.main(["--in", str(pkl), "--out", str(npz)])
-    assert convert_smpl.main(["--in", str(tmp_path / "missing.pkl"), "--out", str(tmp_path / "x.npz")]) == 1
+    from pymaf.cli import run_cli
+    assert run_cli(convert_smpl.main, ["--in", str(tmp_path / "missing.pkl"), "--out", str(tmp_path / "x.npz")]) == 2
     assert "not found" in capsys.readouterr().err
 
 
 def test_convert_smpl_cli_error(tmp_path):
     res = subprocess.run([sys.executable, str(REPO / "scripts" / "convert_smpl.py"), "--in", str(tmp_path / "a.pkl"),
                           "--out", str(tmp_path / "a.npz")], capture_output=True, text=True, cwd=tmp_path)
-    assert res.returncode == 1 and "SMPL model file not found" in res.stderr
+    assert res.returncode == 2 and "SMPL model file not found" in res.stderr and "Traceback" not in res.stderr
 
 
 # ---------------------------------------------------------------- mesh_downsampling.npz

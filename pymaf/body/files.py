@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pymaf import paths
+from pymaf.errors import MissingFileError
 
 log = logging.getLogger("pymaf")
 _ANNOUNCED = "PYMAF_BUILTIN_ANNOUNCED"
@@ -40,7 +41,7 @@ def require(path: Path | None, key: str) -> Path:
     entry = paths.FILES[key]
     if path is None or not Path(path).exists():
         shown = path if path is not None else entry.rel
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"missing data file {shown} ({key}): get it from {entry.origin} and place it at "
             f"<data_root>/{entry.rel}; run `python scripts/check_data.py` to see every file's status")
     return Path(path)

@@ -23,6 +23,8 @@ from typing import IO, Any
 import numpy as np
 import scipy.sparse as sp
 
+from pymaf.errors import BodyModelError, MissingFileError
+
 NUM_VERTS = 6890
 NUM_FACES = 13776
 NUM_JOINTS = 24
@@ -42,7 +44,7 @@ MIN_BETAS = 10
 
 
 # ----------------------------------------------------------------------------- restricted unpickler
-class ForbiddenGlobalError(pickle.UnpicklingError):
+class ForbiddenGlobalError(BodyModelError, pickle.UnpicklingError):
     """A pickle named a global outside the whitelist (it could execute code)."""
 
 
@@ -242,7 +244,7 @@ def restricted_load(file: IO[bytes], source: str = "<pickle>") -> Any:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
             KeyError, UnicodeDecodeError, MemoryError) as e:
-        raise ValueError(f"{source}: truncated or corrupt pickle ({type(e).__name__}: {e})") from None
+        raise BodyModelError(f"{source}: truncated or corrupt pickle ({type(e).__name__}: {e})") from None
     return to_numpy(obj)
 
 
@@ -259,26 +261,26 @@ def validate_smpl_model(model: dict[str, Any], source: str = "<dict>") -> dict[s
     Raises ValueError naming ``source``, the key, the expected and the found shape.
     """
     if not isinstance(model, dict):
-        raise ValueError(f"{source}: expected a dict of SMPL arrays, found {type(model).__name__}")
+        raise BodyModelError(f"{source}: expected a dict of SMPL arrays, found {type(model).__name__}")
     out: dict[str, np.ndarray] = {}
     for key, shape in SMPL_KEYS.items():
         if key not in model:
-            raise ValueError(f"{source}: missing key '{key}' (expected shape {_fmt_shape(shape)}); "
+            raise BodyModelError(f"{source}: missing key '{key}' (expected shape {_fmt_shape(shape)}); "
                              f"found keys {sorted(map(str, model))}")
         try:
             v = to_numpy(model[key], strict=True)
         except ValueError as e:
-            raise ValueError(f"{source}: key '{key}': {e}") from None
+            raise BodyModelError(f"{source}: key '{key}': {e}") from None
         if sp.issparse(v):
             v = v.toarray()
         try:
             v = np.asarray(v)
         except Exception as e:  # noqa: BLE001 - report any conversion failure with the key
-            raise ValueError(f"{source}: key '{key}' is not an array ({type(v).__name__}: {e})") from None
+            raise BodyModelError(f"{source}: key '{key}' is not an array ({type(v).__name__}: {e})") from None
         ok = v.ndim == len(shape) and all(
             (n >= MIN_BETAS if want is None else n == want) for n, want in zip(v.shape, shape))
         if not ok or v.dtype.kind not in "fiub":
-            raise ValueError(f"{source}: key '{key}' has shape {tuple(v.shape)} dtype {v.dtype}, "
+            raise BodyModelError(f"{source}: key '{key}' has shape {tuple(v.shape)} dtype {v.dtype}, "
                              f"expected shape {_fmt_shape(shape)} numeric")
         if key in _INT_KEYS:
             if key == "kintree_table":
@@ -286,16 +288,16 @@ def validate_smpl_model(model: dict[str, Any], source: str = "<dict>") -> dict[s
                 v[0, 0] = -1
                 bad = [j for j in range(1, NUM_JOINTS) if not 0 <= v[0, j] < j]
                 if bad:  # smplx walks the chain in index order: parents must come first
-                    raise ValueError(f"{source}: key 'kintree_table' has invalid parents {v[0].tolist()} "
+                    raise BodyModelError(f"{source}: key 'kintree_table' has invalid parents {v[0].tolist()} "
                                      f"at joints {bad} (expected 0 <= parent[j] < j)")
             elif v.min() < 0 or v.max() >= NUM_VERTS:
-                raise ValueError(f"{source}: key 'f' has vertex ids in [{v.min()}, {v.max()}], "
+                raise BodyModelError(f"{source}: key 'f' has vertex ids in [{v.min()}, {v.max()}], "
                                  f"expected [0, {NUM_VERTS - 1}]")
             out[key] = np.ascontiguousarray(v, dtype=np.int64)
         else:
             v = np.ascontiguousarray(v, dtype=np.float64)
             if not np.isfinite(v).all():
-                raise ValueError(f"{source}: key '{key}' contains non-finite values")
+                raise BodyModelError(f"{source}: key '{key}' contains non-finite values")
             out[key] = v
     return out
 
@@ -310,12 +312,12 @@ def load_smpl_model(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"SMPL model file not found: {path}")
+        raise MissingFileError(f"SMPL model file not found: {path}")
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return validate_smpl_model(_load_npz_keys(path, tuple(SMPL_KEYS)), str(path))
     if suffix != ".pkl":
-        raise ValueError(f"{path}: unknown SMPL model format '{suffix}' (expected .pkl or .npz)")
+        raise BodyModelError(f"{path}: unknown SMPL model format '{suffix}' (expected .pkl or .npz)")
     with open(path, "rb") as fh:
         data = restricted_load(fh, str(path))
     return validate_smpl_model(data, str(path))
@@ -330,7 +332,7 @@ def _load_npz_keys(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
                 if key in npz.files:
                     out[key] = npz[key]
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
-        raise ValueError(f"{path}: truncated, corrupt or unsupported .npz ({type(e).__name__}: {e})") from None
+        raise BodyModelError(f"{path}: truncated, corrupt or unsupported .npz ({type(e).__name__}: {e})") from None
     return out
 
 
@@ -367,10 +369,10 @@ def load_npy_restricted(file: IO[bytes] | str | os.PathLike, source: str | None 
             arr = np.frombuffer(file.read(), dtype=dtype, count=int(np.prod(shape)))
             return arr.reshape(shape, order="F" if fortran else "C").copy()
     except ValueError as e:
-        raise ValueError(f"{source}: truncated or corrupt .npy ({e})") from None
+        raise BodyModelError(f"{source}: truncated or corrupt .npy ({e})") from None
     arr = restricted_load(file, source)
     if not isinstance(arr, np.ndarray) or arr.shape != tuple(shape):
-        raise ValueError(f"{source}: object payload is {type(arr).__name__} "
+        raise BodyModelError(f"{source}: object payload is {type(arr).__name__} "
                          f"{getattr(arr, 'shape', '')}, header says shape {tuple(shape)}")
     return arr
 
@@ -385,28 +387,28 @@ def load_mesh_downsampling(path: str | os.PathLike, num_verts: int = NUM_VERTS,
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"mesh downsampling file not found: {path}")
+        raise MissingFileError(f"mesh downsampling file not found: {path}")
     try:
         with zipfile.ZipFile(path) as zf:
             if "D.npy" not in zf.namelist():
-                raise ValueError(f"{path}: missing key 'D' (found {sorted(zf.namelist())})")
+                raise BodyModelError(f"{path}: missing key 'D' (found {sorted(zf.namelist())})")
             payload = zf.read("D.npy")
     except (zipfile.BadZipFile, EOFError, OSError) as e:
-        raise ValueError(f"{path}: truncated or corrupt .npz ({type(e).__name__}: {e})") from None
+        raise BodyModelError(f"{path}: truncated or corrupt .npz ({type(e).__name__}: {e})") from None
     d = load_npy_restricted(io.BytesIO(payload), f"{path}:D")
     mats = [sp.csr_matrix(m) if sp.issparse(m) else None for m in np.asarray(d, dtype=object).ravel()]
     if len(mats) < 2 or any(m is None for m in mats[:2]):
-        raise ValueError(f"{path}: key 'D' should hold 2 sparse matrices, found {d!r:.200}")
+        raise BodyModelError(f"{path}: key 'D' should hold 2 sparse matrices, found {d!r:.200}")
     d0, d1 = mats[0], mats[1]
     if d0.shape[1] != num_verts or d1.shape[1] != d0.shape[0]:
-        raise ValueError(f"{path}: key 'D' has matrices {d0.shape} and {d1.shape}, expected "
+        raise BodyModelError(f"{path}: key 'D' has matrices {d0.shape} and {d1.shape}, expected "
                          f"(n1, {num_verts}) and ({num_selected}, n1)")
     dmap = (d1 @ d0).tocsr()
     dmap.eliminate_zeros()
     if dmap.shape != (num_selected, num_verts):
-        raise ValueError(f"{path}: D[1] @ D[0] has shape {dmap.shape}, expected ({num_selected}, {num_verts})")
+        raise BodyModelError(f"{path}: D[1] @ D[0] has shape {dmap.shape}, expected ({num_selected}, {num_verts})")
     counts = np.diff(dmap.indptr)
     if not (np.all(counts == 1) and np.allclose(dmap.data, 1.0)):
-        raise ValueError(f"{path}: D[1] @ D[0] is not a 0/1 selection matrix with one 1 per row "
+        raise BodyModelError(f"{path}: D[1] @ D[0] is not a 0/1 selection matrix with one 1 per row "
                          f"(non-zeros per row in [{counts.min()}, {counts.max()}])")
     return dmap.indices.astype(np.int64)

@@ -17,6 +17,8 @@ import smplx
 import torch
 from smplx.utils import Struct
 
+from pymaf.errors import BodyModelError, MissingFileError
+
 from .joints import JOINT_MAP, NUM_EXTRA_JOINTS, VERTEX_JOINT_IDS
 from .model_file import NUM_VERTS, load_smpl_model, validate_smpl_model
 
@@ -41,9 +43,9 @@ def _check_regressor(arr: np.ndarray, rows: int, what: str, source: str = "") ->
             hint = (" (this is GraphCMR's 14-row file; PyMAF needs SPIN's 9-row J_regressor_extra.npy "
                     "from SPIN's data.tar.gz, spec §10.22)")
         where = f"{source}: " if source else ""
-        raise ValueError(f"{where}{what} has shape {arr.shape}, expected ({rows}, {NUM_VERTS}){hint}")
+        raise BodyModelError(f"{where}{what} has shape {arr.shape}, expected ({rows}, {NUM_VERTS}){hint}")
     if not np.isfinite(arr).all():
-        raise ValueError(f"{source or what}: {what} contains non-finite values")
+        raise BodyModelError(f"{source or what}: {what} contains non-finite values")
     return arr
 
 
@@ -118,16 +120,16 @@ def _load_plain_npy(path: os.PathLike | str) -> np.ndarray:
         with open(path, "rb") as fh:
             return np.load(fh, allow_pickle=False)
     except FileNotFoundError:
-        raise FileNotFoundError(f"body-model file not found: {path}") from None
+        raise MissingFileError(f"body-model file not found: {path}") from None
     except (ValueError, OSError, EOFError) as e:
-        raise ValueError(f"{path}: truncated or corrupt .npy ({e})") from None
+        raise BodyModelError(f"{path}: truncated or corrupt .npy ({e})") from None
 
 
 def build_smpl(files: "BodyFiles", gender: str = "neutral") -> SMPL:
     """SMPL layer for ``gender`` ('neutral'|'male'|'female') from a ``BodyFiles`` set, with the
     extra (9 rows) and H36M (17 rows) regressors loaded."""
     if gender not in files.smpl:
-        raise ValueError(f"no SMPL model for gender '{gender}' (available: {sorted(files.smpl)})")
+        raise BodyModelError(f"no SMPL model for gender '{gender}' (available: {sorted(files.smpl)})")
     model = load_smpl_model(files.smpl[gender])
     extra = _check_regressor(_load_plain_npy(files.j_regressor_extra), NUM_EXTRA_JOINTS,
                              "J_regressor_extra", str(files.j_regressor_extra))
@@ -147,18 +149,18 @@ def load_mean_params(path: os.PathLike | str) -> dict[str, np.ndarray]:
             data = {k: npz[k] for k in _MEAN_KEYS if k in npz.files}
             found = sorted(npz.files)
     except FileNotFoundError:
-        raise FileNotFoundError(f"mean-parameter file not found: {path}") from None
+        raise MissingFileError(f"mean-parameter file not found: {path}") from None
     except (ValueError, OSError, EOFError) as e:
-        raise ValueError(f"{path}: truncated or corrupt .npz ({e})") from None
+        raise BodyModelError(f"{path}: truncated or corrupt .npz ({e})") from None
     out: dict[str, np.ndarray] = {}
     for key, n in _MEAN_KEYS.items():
         if key not in data:
-            raise ValueError(f"{path}: missing key '{key}' (expected shape ({n},)); found keys {found}")
+            raise BodyModelError(f"{path}: missing key '{key}' (expected shape ({n},)); found keys {found}")
         arr = data[key]
         if arr.squeeze().shape != (n,) or arr.dtype.kind not in "fiu":
-            raise ValueError(f"{path}: key '{key}' has shape {arr.shape} dtype {arr.dtype}, expected ({n},) float")
+            raise BodyModelError(f"{path}: key '{key}' has shape {arr.shape} dtype {arr.dtype}, expected ({n},) float")
         arr = arr.reshape(n).astype(np.float32)
         if not np.isfinite(arr).all():
-            raise ValueError(f"{path}: key '{key}' contains non-finite values")
+            raise BodyModelError(f"{path}: key '{key}' contains non-finite values")
         out[key] = arr
     return out

@@ -16,7 +16,7 @@ holds the same keys with a leading batch dimension; strings become lists):
 | orig_shape | int64 [2] (h, w) of the original image |
 | is_flipped | int64 0/1; rot_angle float32 degrees; gender int64 (0 m, 1 f, -1 unknown) |
 | sample_index | int64 row in the npz; dataset_name, imgname (full path), maskname, partname (full paths or '') |
-| skipped | int64: missing images replaced to produce this sample (``skip_missing=True``); sum it to log |
+| skipped | int64: missing images replaced to produce this sample (``skip_missing=True``, config key ``data.skip_missing_images``); sum it to log |
 
 Keys: ``ds[i]`` draws augmentation from fresh OS entropy; ``ds[(i, seed)]`` draws it from
 ``np.random.default_rng(seed)``, which is how the batch sampler of ``mixed.py`` makes training reproducible
@@ -35,11 +35,13 @@ import torch
 from torch.utils.data import Dataset
 
 from pymaf import paths
+from pymaf.errors import DataError, ImageError, PymafError
 from pymaf.body.joints import J49_FLIP_PERM, SMPL_JOINTS_FLIP_PERM, flip_keypoints
 from pymaf.data.augment import (IDENTITY, AugmentConfig, AugmentParams, augment_joints3d, augment_pixels,
                                 augment_pose, sample_augmentation)
 from pymaf.data.crop import BACKENDS, crop_image, keypoints_to_crop
 from pymaf.data.fits import apply_final_fits, load_final_fits
+from pymaf.data.images import read_image
 from pymaf.data.spin_npz import SpinAnnotations, load_spin_npz
 
 log = logging.getLogger("pymaf")
@@ -52,12 +54,6 @@ os.register_at_fork(after_in_child=lambda: cv2.setNumThreads(0))
 IMG_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMG_STD = np.array([0.229, 0.224, 0.225], np.float32)
 MAX_CONSECUTIVE_MISSING = 100
-
-
-def read_image_rgb(path: str) -> np.ndarray | None:
-    """uint8 [H, W, 3] RGB decoded with OpenCV, or None when the file is missing or unreadable."""
-    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-    return None if bgr is None else bgr[:, :, ::-1]
 
 
 def normalize_image(img: np.ndarray) -> torch.Tensor:
@@ -92,6 +88,7 @@ class BaseDataset(Dataset):
         self.has_pose_3d = self.ann.has_pose_3d and not ignore_3d
         self.has_smpl_2dkps = bool(self.ann.smpl_2dkps.any())
         self.num_skipped = 0  # missing images replaced in this process (workers: sum batch['skipped'])
+        self._warned: set[int] = set()
 
     def __len__(self) -> int:
         return len(self.ann)
@@ -110,19 +107,23 @@ class BaseDataset(Dataset):
             raise IndexError(f"{self.dataset_name}: index {index} out of range [0, {len(self)})")
         for skipped in range(MAX_CONSECUTIVE_MISSING):
             idx = (index + skipped) % len(self)
-            img = read_image_rgb(self.image_path(idx))
-            if img is not None:
+            try:
+                img = read_image(self.image_path(idx))
                 break
+            except PymafError as e:
+                problem = e
             if not self.skip_missing:
-                raise FileNotFoundError(
-                    f"{self.dataset_name}: cannot read image {self.image_path(idx)} (sample {idx} of "
-                    f"{self.ann.source}); check the data root / image folder, or set skip_missing=True")
+                way_out = ("or set data.skip_missing_images=true to skip and count such images" if self.is_train
+                           else "an evaluation needs every image of the protocol")
+                raise ImageError(f"{problem} (sample {idx} of {self.dataset_name}, {self.ann.source}); check the "
+                                 f"data root / image folder, {way_out}")
             self.num_skipped += 1
-            log.warning("%s: skipping missing/unreadable image %s (sample %d)", self.dataset_name,
-                        self.image_path(idx), idx)
+            if idx not in self._warned:  # one warning per image and process, however often it is drawn
+                self._warned.add(idx)
+                log.warning("%s: skipping an unusable image (sample %d): %s", self.dataset_name, idx, problem)
         else:
-            raise FileNotFoundError(f"{self.dataset_name}: {MAX_CONSECUTIVE_MISSING} consecutive images missing "
-                                    f"from sample {index} on (e.g. {self.image_path(index)})")
+            raise DataError(f"{self.dataset_name}: {MAX_CONSECUTIVE_MISSING} consecutive images missing or "
+                            f"unreadable from sample {index} on (e.g. {self.image_path(index)}, {self.ann.source})")
         params = sample_augmentation(np.random.default_rng(seed), self.augment) if self.augmenting else IDENTITY
         sample = self.process(idx, img, params)
         sample["skipped"] = torch.tensor(skipped, dtype=torch.int64)
@@ -136,7 +137,7 @@ class BaseDataset(Dataset):
         try:
             crop = crop_image(img, center, scale, res, params.rot, self.crop_backend)
         except ValueError as e:
-            raise ValueError(f"{self.dataset_name}: sample {idx} ({self.image_path(idx)}) of {a.source}: {e}") from e
+            raise DataError(f"{self.dataset_name}: sample {idx} ({self.image_path(idx)}) of {a.source}: {e}") from e
 
         kp = a.keypoints[idx].copy()
         kp[:, :2] = keypoints_to_crop(kp[:, :2], center, scale, res, params.rot, self.keypoint_quirks)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from pymaf.data.spin_npz import SpinAnnotations, SpinFormatError, read_npz_arrays
+from pymaf.errors import MissingFileError
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def load_final_fits(path: Path | str) -> FinalFits:
     """Read ``h36m.npy`` ([N, 82]) or a ``<dataset>.npz`` (pose, betas, valid_fit); shapes are validated."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"final fits file not found: {path} "
+        raise MissingFileError(f"final fits file not found: {path} "
                                 "(SPIN's spin_fits.tar.gz, unpacked into <data_root>/final_fits/)")
     if path.suffix == ".npy":
         arr = _check(np.load(path, allow_pickle=False), (-1, 82), str(path), "<array>")

@@ -38,7 +38,7 @@ from typing import Any, BinaryIO, Mapping
 
 import numpy as np
 
-from pymaf.errors import DataError
+from pymaf.errors import DataError, MissingFileError
 
 # key -> trailing shape (after N). Fields not listed here are passed through as `extra`.
 FIELD_SHAPES: dict[str, tuple[int, ...]] = {
@@ -128,12 +128,21 @@ def read_npz_arrays(path: Path | str) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` file (object arrays through the restricted unpickler)."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"SPIN-format annotation file not found: {path}")
+        raise MissingFileError(f"SPIN-format annotation file not found: {path}")
     out: dict[str, np.ndarray] = {}
-    with np.load(path, allow_pickle=False) as npz:
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise SpinFormatError(f"{path}: not a readable .npz (expected a zip of .npy arrays, as np.savez writes): "
+                              "the file is truncated, corrupt or of another format") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise SpinFormatError(f"{path}: holds a single .npy array, expected an .npz of named fields")
+    with npz:
         for key in npz.files:
             try:
                 out[key] = npz[key]
+            except (OSError, EOFError, zipfile.BadZipFile) as e:
+                raise SpinFormatError(f"{path}: field '{key}' is truncated or corrupt ({e})") from None
             except ValueError as e:
                 if "allow_pickle" not in str(e):
                     raise SpinFormatError(f"{path}: cannot read field '{key}': {e}") from e

@@ -11,10 +11,16 @@ Boxes are float arrays [K,5] = (x1, y1, x2, y2, score) in full-image pixels (con
 * a list with one entry per frame in input order: ``[[[x1, y1, x2, y2], ...], [], ...]``.
 
 A missing score is 1. Optional 5th element = score; further elements are ignored.
+
+Checks (an :class:`InputError` naming the file, the frame key and the box index): every value is a finite
+number; x2 > x1 and y2 > y1; each box is at least ``MIN_BOX_SIZE`` pixels wide and high and overlaps its
+image. Keys (or list entries) that match no frame of the input are listed in one warning at the end.
 """
 from __future__ import annotations
 
 import json
+import logging
+import math
 import pickle
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -22,7 +28,10 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from pymaf.errors import InputError
+from pymaf.errors import InputError, MissingFileError
+
+log = logging.getLogger("pymaf")
+MIN_BOX_SIZE = 4.0  # px: a smaller user box would regress on a crop of a few interpolated pixels
 
 # torchvision COCO person detectors: name -> (builder, weights enum in torchvision.models.detection). The COCO_V1
 # weights come through torchvision's weights API: downloaded once into the torch hub cache
@@ -46,16 +55,45 @@ def full_image_box(height: int, width: int) -> np.ndarray:
     return np.array([[0.0, 0.0, float(width), float(height), 1.0]], dtype=np.float32)
 
 
+def _number(v: object) -> float | None:
+    """``v`` as a finite float, or None (strings, null, booleans, NaN and +-Infinity are not numbers here)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
 def _as_box_array(entry: Sequence, where: str) -> np.ndarray:
+    """[K,5] boxes of one frame's JSON entry; ``where`` names the file and frame key for the messages."""
+    if not isinstance(entry, list):
+        raise InputError(f"--bboxes {where}: expected a list of boxes [[x1, y1, x2, y2(, score)], ...], "
+                         f"got {entry!r:.80}")
     out = np.zeros((len(entry), 5), dtype=np.float32)
     for k, b in enumerate(entry):
-        if not isinstance(b, (list, tuple)) or len(b) < 4:
-            raise ValueError(f"--bboxes {where}[{k}]: expected [x1, y1, x2, y2(, score)], got {b!r}")
-        x1, y1, x2, y2 = (float(v) for v in b[:4])
+        if not isinstance(b, list) or len(b) < 4:
+            raise InputError(f"--bboxes {where} box {k}: expected [x1, y1, x2, y2(, score)], got {b!r:.80}")
+        vals = [_number(v) for v in b[:5]]
+        bad = [i for i, v in enumerate(vals) if v is None]
+        if bad:
+            names = ("x1", "y1", "x2", "y2", "score")
+            raise InputError(f"--bboxes {where} box {k}: {names[bad[0]]} = {b[bad[0]]!r} is not a finite number "
+                             f"(got {b!r:.80}); expected pixel coordinates")
+        x1, y1, x2, y2 = vals[:4]
         if x2 <= x1 or y2 <= y1:
-            raise ValueError(f"--bboxes {where}[{k}]: need x2 > x1 and y2 > y1, got {b!r}")
-        out[k] = (x1, y1, x2, y2, float(b[4]) if len(b) > 4 else 1.0)
+            raise InputError(f"--bboxes {where} box {k}: need x2 > x1 and y2 > y1, got {b!r}")
+        out[k] = (x1, y1, x2, y2, vals[4] if len(vals) > 4 else 1.0)
     return out
+
+
+def check_boxes(boxes: np.ndarray, image_size: tuple[int, int], where: str) -> None:
+    """Raise InputError for a box [K,5] smaller than MIN_BOX_SIZE or not overlapping the (H, W) image."""
+    h, w = image_size
+    for k, (x1, y1, x2, y2, _) in enumerate(boxes.tolist()):
+        if x2 - x1 < MIN_BOX_SIZE or y2 - y1 < MIN_BOX_SIZE:
+            raise InputError(f"--bboxes {where} box {k}: {x2 - x1:g} x {y2 - y1:g} px is too small (expected at "
+                             f"least {MIN_BOX_SIZE:g} x {MIN_BOX_SIZE:g} px around a person)")
+        if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
+            raise InputError(f"--bboxes {where} box {k}: [{x1:g}, {y1:g}, {x2:g}, {y2:g}] lies entirely outside "
+                             f"the {w}x{h} image (expected full-image pixel coordinates x1, y1, x2, y2)")
 
 
 class JsonBoxes:
@@ -63,12 +101,19 @@ class JsonBoxes:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        if not self.path.is_file():
+            raise MissingFileError(f"--bboxes {self.path} does not exist (expected a JSON file of boxes per frame, "
+                                   "format: pymaf/demo/boxes.py)")
         try:
             data = json.loads(self.path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"--bboxes {self.path}: cannot read JSON ({e})") from e
+        except OSError as e:
+            raise InputError(f"--bboxes {self.path}: cannot read ({e.strerror or e})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            where = f"line {e.lineno}, column {e.colno}" if isinstance(e, json.JSONDecodeError) else "encoding"
+            raise InputError(f"--bboxes {self.path}: not valid JSON ({where}: {getattr(e, 'msg', e)})") from None
         self.by_index: dict[int, np.ndarray] = {}
         self.by_key: dict[str, np.ndarray] = {}
+        self.used: set = set()   # keys / indices that matched a frame
         if isinstance(data, list):
             for i, entry in enumerate(data):
                 self.by_index[i] = _as_box_array(entry, f"{self.path}[{i}]")
@@ -76,15 +121,40 @@ class JsonBoxes:
             for key, entry in data.items():
                 self.by_key[str(key)] = _as_box_array(entry, f"{self.path}[{key!r}]")
         else:
-            raise ValueError(f"--bboxes {self.path}: expected a JSON object or list, got {type(data).__name__}")
+            raise InputError(f"--bboxes {self.path}: expected a JSON object or list, got {type(data).__name__}")
 
-    def __call__(self, index: int, name: str, stem: str) -> np.ndarray:
+    def __call__(self, index: int, name: str, stem: str,
+                 image_size: Optional[tuple[int, int]] = None) -> np.ndarray:
+        """Boxes [K,5] of the frame; with ``image_size`` (H, W) they are checked (:func:`check_boxes`)."""
+        found, where = np.zeros((0, 5), np.float32), ""
         if self.by_index:
-            return self.by_index.get(index, np.zeros((0, 5), np.float32))
-        for key in (name, stem, str(index), f"{index:06d}"):
-            if key in self.by_key:
-                return self.by_key[key]
-        return np.zeros((0, 5), np.float32)
+            if index in self.by_index:
+                found, where = self.by_index[index], f"{self.path}[{index}]"
+                self.used.add(index)
+        else:
+            for key in (name, stem, str(index), f"{index:06d}"):
+                if key in self.by_key:
+                    found, where = self.by_key[key], f"{self.path}[{key!r}]"
+                    self.used.add(key)
+                    break
+        if image_size is not None and len(found):
+            check_boxes(found, image_size, where)
+        return found
+
+    def unmatched(self) -> list[str]:
+        """Keys (or list positions) that matched no frame so far, as strings."""
+        keys = self.by_index if self.by_index else self.by_key
+        return [str(k) for k in keys if k not in self.used]
+
+    def warn_unmatched(self) -> list[str]:
+        """Log one warning listing the unmatched keys (call after the last frame); returns them."""
+        left = self.unmatched()
+        if left:
+            shown = ", ".join(repr(k) for k in left[:10]) + (f", ... ({len(left)} in all)" if len(left) > 10 else "")
+            log.warning("--bboxes %s: %d %s matched no input frame: %s (keys are image file names or stems, or "
+                        "0-based frame indices)", self.path, len(left),
+                        "entry" if len(left) == 1 else "entries", shown)
+        return left
 
 
 def detector_weights(kind: str) -> Any:

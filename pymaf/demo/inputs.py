@@ -1,13 +1,24 @@
 """Frames in: one image, a folder of images (sorted by name) or a video file. Every frame is RGB uint8
-(OpenCV reads BGR; we convert once here, spec §10.21)."""
+(OpenCV reads BGR; we convert once here, spec §10.21).
+
+Images are read by ``pymaf.data.images.read_image``: an image with an alpha channel (RGBA PNG, WebP) is
+composited over a neutral background (the ImageNet mean colour) instead of dropping the alpha channel, and a
+truncated JPEG is refused. In a folder, an unusable image is reported (one warning each), skipped and listed
+in ``FrameSource.skipped``; the others are processed. A single unusable image is an error."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import cv2
 import numpy as np
+
+from pymaf.data.images import read_image
+from pymaf.errors import ImageError, InputError, MissingFileError
+
+log = logging.getLogger("pymaf")
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -23,11 +34,9 @@ class Frame:
 
 
 def read_image_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file -> [H,W,3] uint8 RGB (grey and RGBA are converted)."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise FileNotFoundError(f"cannot read image {path} (missing file or unsupported format)")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    """Read an image file -> [H,W,3] uint8 RGB (grey converted, RGBA composited over a neutral background);
+    an unusable file raises ImageError naming it."""
+    return read_image(path)
 
 
 class FrameSource:
@@ -40,19 +49,23 @@ class FrameSource:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.exists():
-            raise FileNotFoundError(f"--input {self.path} does not exist (expected an image, a folder of images "
-                                    f"or a video file)")
+            raise MissingFileError(f"--input {self.path} does not exist (expected an image, a folder of images "
+                                   f"or a video file)")
         self.fps = DEFAULT_FPS
+        self.skipped: list[dict[str, str]] = []  # folder images that could not be used: {"file", "reason"}
         if self.path.is_dir():
             self.kind = "folder"
             self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
             if not self.files:
-                raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTS)}) in folder {self.path}")
+                raise MissingFileError(f"no images ({', '.join(IMAGE_EXTS)}) in folder {self.path}")
         elif self.path.suffix.lower() in VIDEO_EXTS:
             self.kind = "video"
             cap = cv2.VideoCapture(str(self.path))
-            if not cap.isOpened():
-                raise ValueError(f"OpenCV cannot open video {self.path}")
+            ok = cap.isOpened() and cap.read()[0]
+            if not ok:
+                cap.release()
+                raise InputError(f"cannot read video --input {self.path}: OpenCV (FFmpeg) cannot decode a frame "
+                                 f"of it; expected a video file ({', '.join(VIDEO_EXTS)})")
             fps = cap.get(cv2.CAP_PROP_FPS)
             self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
             self._count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -71,7 +84,15 @@ class FrameSource:
     def __iter__(self) -> Iterator[Frame]:
         if self.kind != "video":
             for i, p in enumerate(self.files):
-                yield Frame(i, p.name, p.stem, read_image_rgb(p))
+                try:
+                    image = read_image_rgb(p)
+                except ImageError as e:
+                    if self.kind != "folder":
+                        raise
+                    log.warning("skipping input image %s: %s", p, e)
+                    self.skipped.append({"file": str(p), "reason": str(e)})
+                    continue
+                yield Frame(i, p.name, p.stem, image)
             return
         cap = cv2.VideoCapture(str(self.path))
         try:

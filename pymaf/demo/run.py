@@ -7,10 +7,15 @@ Outputs under ``--output`` (``<stem>`` = image file stem, or the 6-digit frame i
   videos: ``<video>_overlay.mp4`` (and ``<video>_side.mp4``), written with cv2.VideoWriter (mp4v);
 * ``params/<stem>_p<id:03d>.npz``: one per person and frame (fields: ``pymaf.demo.export``);
 * ``meshes/<stem>_p<id:03d>.obj`` with ``--save-obj``; ``output.pkl`` (official layout) with ``--official-pkl``;
-* ``summary.json``: input, camera, counts and the timings printed at the end;
 * videos (and ``--sequence``) with ``--export-bvh`` / ``--export-glb``: ``animation/<video>_p<id:03d>.bvh`` /
   ``.glb`` per tracked person (skeleton, rest offsets, rotations, root translation; Y up, metres: see
   ``pymaf.demo.animation``).
+* ``summary.json``: input, camera, counts, the timings printed at the end, ``weights`` (the checkpoint, or
+  ``"random"``: without ``--checkpoint`` the model is randomly initialised, which is also warned about),
+  ``skipped`` (input images that could not be read, with the reason) and ``unmatched_bbox_keys``.
+
+Exit code: 0; 1 when some images of a folder were skipped (the others are processed); 2 on an error
+(``error: ...`` on stderr, see ``pymaf/cli.py``).
 
 Camera: one pinhole camera per frame with principal point at the image centre and focal length
 ``--focal-length`` pixels; default ``5000 * max(H, W) / 224``, i.e. the crop camera of §1.8 (f = 5000 on a 224
@@ -22,6 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +38,9 @@ import cv2
 import numpy as np
 import torch
 
+from pymaf.cli import add_debug_flag, run_cli
 from pymaf.demo.boxes import JsonBoxes, PersonDetector, full_image_box
+from pymaf.errors import InputError, WriteError, write_error
 from pymaf.demo.crops import make_crops, square_boxes
 from pymaf.demo.export import AnimationRecorder, OfficialPklWriter, save_obj, save_person_npz
 from pymaf.demo.inputs import Frame, FrameSource, chunked
@@ -86,12 +95,30 @@ def build_parser() -> argparse.ArgumentParser:
                      "(SMPL skeleton, Y up, metres; pymaf/demo/animation.py)")
     out.add_argument("--export-glb", action="store_true", help="videos: a skinned, animated glTF 2.0 binary "
                      "per tracked person (Blender, three.js)")
+    add_debug_flag(p)
     return p
+
+
+def prepare_output(path: str | Path) -> Path:
+    """Create the ``--output`` folder and check that it can be written (before any work is done)."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--output {out} is a file: expected a folder (it is created when missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise write_error(out, e) from e
+    return out
 
 
 def load_demo_model(checkpoint: Optional[str], data_root: Optional[str], device: str) -> torch.nn.Module:
     """The regression model through ``pymaf.api.load_model`` (contract), in eval mode on ``device``.
     Without ``pymaf.api`` (older checkouts) and without a checkpoint: a randomly initialised PyMAF."""
+    if not checkpoint:
+        log.warning("no --checkpoint: the demo uses a RANDOMLY INITIALISED model, the meshes are meaningless "
+                    "(pass --checkpoint FILE; summary.json records \"weights\": \"random\")")
     try:
         from pymaf.api import load_model
     except ImportError:
@@ -100,7 +127,6 @@ def load_demo_model(checkpoint: Optional[str], data_root: Optional[str], device:
         from pymaf.body.files import resolve_body_files
         from pymaf.config import load_config
         from pymaf.model import build_model
-        log.warning("no checkpoint: using a RANDOMLY INITIALISED model (meshes are meaningless)")
         files = resolve_body_files(data_root)
         return build_model(load_config(None, []).model, files, data_root).to(device).eval()
     return load_model(checkpoint=checkpoint, data_root=data_root, device=device).eval()
@@ -147,7 +173,7 @@ class _Writers:
             path = self.out / "overlays" / f"{stem}{suffix}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             if not cv2.imwrite(str(path), bgr):
-                raise OSError(f"cannot write {path}")
+                raise WriteError(f"cannot write {path}: cv2.imwrite failed (full disk or unsupported path?)")
             return
         if kind not in self.videos:
             path = self.out / f"{self.video_stem}_{kind}.mp4"
@@ -178,7 +204,7 @@ def _boxes_for(frames: list[Frame], opts: argparse.Namespace, boxes_src: Any) ->
     if opts.full_image:
         return [full_image_box(*f.image.shape[:2]) for f in frames]
     if isinstance(boxes_src, JsonBoxes):
-        return [boxes_src(f.index, f.name, f.stem) for f in frames]
+        return [boxes_src(f.index, f.name, f.stem, f.image.shape[:2]) for f in frames]
     return boxes_src([f.image for f in frames])
 
 
@@ -186,14 +212,14 @@ def run_demo(opts: argparse.Namespace, model: Optional[torch.nn.Module] = None) 
     """Run the demo with parsed options (``build_parser``); ``model`` overrides ``--checkpoint`` loading.
     Returns the summary (also written to ``<output>/summary.json``)."""
     source = FrameSource(opts.input)
-    out = Path(opts.output)
-    out.mkdir(parents=True, exist_ok=True)
     if opts.full_image and opts.bboxes:
-        raise ValueError("use either --full-image or --bboxes, not both")
+        raise InputError("use either --full-image or --bboxes, not both")
     anim = _animation_recorder(opts, source.kind == "video" or opts.sequence)  # before the slow set-up
     boxes_src: Any = JsonBoxes(opts.bboxes) if opts.bboxes else None
     if boxes_src is None and not opts.full_image:
         boxes_src = PersonDetector(opts.detector, opts.detector_weights, opts.device, opts.det_threshold)
+    out = prepare_output(opts.output)
+    weights = opts.checkpoint or ("random" if model is None else "model passed to run_demo")
     if model is None:
         model = load_demo_model(opts.checkpoint, opts.data_root, opts.device)
     model.eval()
@@ -290,10 +316,12 @@ def run_demo(opts: argparse.Namespace, model: Optional[torch.nn.Module] = None) 
     if pkl is not None:
         pkl.save(out / "output.pkl")
     animations = anim.export(out, source.name, smpl, source.fps) if anim is not None else None
+    unmatched = boxes_src.warn_unmatched() if isinstance(boxes_src, JsonBoxes) else []
     summary = {"input": str(source.path), "kind": source.kind, "fps": source.fps, "tracked": tracked,
-               "smoothed": bool(opts.smooth and tracked),
+               "smoothed": bool(opts.smooth and tracked), "weights": weights,
                "focal_length": "5000*max(H,W)/224" if opts.focal_length is None else opts.focal_length,
-               "principal_point": "image centre", **timers.report()}
+               "principal_point": "image centre", **timers.report(), "skipped": source.skipped,
+               "unmatched_bbox_keys": unmatched}
     if animations is not None:
         summary["animation"] = animations
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -330,13 +358,18 @@ def render_people(image: np.ndarray, people: Optional[tuple], faces: np.ndarray,
     return render_overlay(image, verts, faces, trans, focal_length, colors=colors, device=device)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def _main(argv: Optional[list[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     opts = build_parser().parse_args(argv)
-    from pymaf.demo.boxes import DetectorUnavailable
-    try:
-        run_demo(opts)
-    except DetectorUnavailable as e:
-        print(f"error: {e}")
-        return 2
+    summary = run_demo(opts)
+    if summary["skipped"]:
+        print(f"error: {len(summary['skipped'])} of {len(summary['skipped']) + summary['frames']} input images "
+              f"skipped (unreadable; listed in {Path(opts.output) / 'summary.json'}): "
+              + ", ".join(Path(s["file"]).name for s in summary["skipped"]), file=sys.stderr)
+        return 1
     return 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """``demo.py``: :func:`run_demo` under the error convention of ``pymaf.cli`` (exit 2 on an error)."""
+    return run_cli(_main, argv)

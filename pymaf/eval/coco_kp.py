@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from pymaf.body.joints import J24_TO_JCOCO
+from pymaf.errors import MissingFileError
 from pymaf.geometry import project_crop
 
 CROP = 224.0
@@ -56,8 +57,8 @@ class COCOKeypointEvaluator:
                  results_file: Path | str | None = None, verbose: bool = False):
         self.annotation_file = Path(annotation_file)
         if not self.annotation_file.exists():
-            raise FileNotFoundError(f"COCO keypoint annotations not found: {self.annotation_file} "
-                                    f"(person_keypoints_val2014.json from cocodataset.org)")
+            raise MissingFileError(f"COCO keypoint annotations not found: {self.annotation_file} "
+                                   f"(person_keypoints_val2014.json from cocodataset.org)")
         self.official_scores = official_scores
         self.results_file = Path(results_file) if results_file else None
         self.verbose = verbose

@@ -20,6 +20,7 @@ import torch
 
 from pymaf import metrics
 from pymaf.data.crop import crop_box
+from pymaf.errors import MissingFileError
 
 NUM_PARTS = 7  # background + 6 parts (UP-3D convention)
 
@@ -47,8 +48,8 @@ def uncrop_labels(labels: np.ndarray, center: np.ndarray, scale: float, orig_sha
 def _read_label_png(path: Path) -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if img is None:
-        raise FileNotFoundError(f"LSP segmentation GT not found or unreadable: {path} (UPi-S1h, see "
-                                f"`python scripts/check_data.py`)")
+        raise MissingFileError(f"LSP segmentation GT not found or unreadable: {path} (UPi-S1h, see "
+                               f"`python scripts/check_data.py`)")
     return img
 
 

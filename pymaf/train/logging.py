@@ -7,6 +7,8 @@ from typing import Mapping
 
 import torch
 
+from pymaf.errors import write_error
+
 
 class TrainLogger:
     """TensorBoard writer + tqdm bar; a no-op on ranks other than 0 (``enabled=False``)."""
@@ -19,7 +21,11 @@ class TrainLogger:
         if not enabled:
             return
         from torch.utils.tensorboard import SummaryWriter
-        self.writer = SummaryWriter(str(Path(log_dir) / "tb"))
+        try:
+            Path(log_dir).mkdir(parents=True, exist_ok=True)
+            self.writer = SummaryWriter(str(Path(log_dir) / "tb"))
+        except OSError as e:  # a read-only or full log dir: name it instead of TensorBoard's raw OSError
+            raise write_error(Path(log_dir) / "tb", e) from e
         if progress:
             from tqdm import tqdm
             self.bar = tqdm(total=total_steps, initial=initial_step, dynamic_ncols=True, file=sys.stdout,

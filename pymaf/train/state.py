@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from pymaf.errors import CheckpointError, MissingFileError
+
 
 
 def rng_state() -> dict[str, Any]:
@@ -61,9 +63,11 @@ def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     stay on the host, as PyTorch keeps them)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint at {path} (expected <log_dir>/checkpoints/latest.pt)")
+        raise MissingFileError(f"--resume: no checkpoint at {path} (expected <log_dir>/checkpoints/latest.pt); "
+                               "start without --resume, or set train.log_dir to the run to continue")
     state = torch.load(path, map_location=map_location, weights_only=True)
     for key in ("model", "optimizer", "rng", "total_step_count"):
         if key not in state:
-            raise ValueError(f"{path}: not a training checkpoint (missing key '{key}')")
+            raise CheckpointError(f"not a training checkpoint ({path}): missing key '{key}'; --resume needs the "
+                                  "checkpoints/latest.pt that train.py writes")
     return state

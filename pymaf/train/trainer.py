@@ -20,14 +20,14 @@ import torch
 from torch import Tensor, nn
 
 from pymaf.config import Config, save_config, to_dict
-from pymaf.errors import ConfigError, RunError
+from pymaf.errors import CheckpointError, ConfigError, PymafError, RunError, write_error
 from pymaf.geometry import axis_angle_to_rotmat, estimate_translation
 from pymaf.losses import compute_losses
 from pymaf.train import data_adapter as dada
 from pymaf.train.dist import (DistInfo, any_true, barrier, init_from_env, process_device, sync_buffers, unwrap,
                              wrap_model)
 from pymaf.train.logging import TrainLogger
-from pymaf.checkpoint import atomic_save
+from pymaf.checkpoint import atomic_save, load_error, remove_stale_tmp
 from pymaf.train.state import load_state, make_state, seed_everything, set_rng_state
 
 FOCAL, CROP = 5000.0, 224.0
@@ -160,6 +160,9 @@ class Trainer:
         self.epoch_len = dada.epoch_length(self.batch_sampler)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.best: dict[str, Any] = {"metric": cfg.train.best_metric, "value": None, "step": None}
+        self.saved_step: int | None = None   # step of the latest.pt this run wrote or resumed from
+        if self.info.is_main:
+            remove_stale_tmp(self.ckpt_dir)  # left by a kill during a checkpoint write; logged
         self.val = self._prepare_validation() if self.info.is_main else None
         self._mean_pose: dict[str, float] | None = None
         if resume:
@@ -205,7 +208,12 @@ class Trainer:
     def _load(self, path: Path) -> None:
         # onto the CPU: the RNG states must stay there, and load_state_dict moves what belongs on the device
         # (Adam's 'step' counters stay on the host, as PyTorch keeps them, so a step never reads them back)
-        st = load_state(path, "cpu")
+        try:
+            st = load_state(path, "cpu")
+        except PymafError:
+            raise
+        except Exception as e:  # noqa: BLE001 - torch.load's errors, re-raised naming the file (truncated, ...)
+            raise load_error(path, e) from e
         if "config" in st:
             self._check_resume_config(st["config"], path)
         if st.get("sampler") is not None:  # the saved position: same data, batch size, seed and world size
@@ -218,8 +226,15 @@ class Trainer:
                 raise RunError(f"--resume: inconsistent checkpoint ({path}): sampler at epoch/batch "
                                f"{st['sampler'].get('epoch')}/{st['sampler'].get('batch')}, trainer at "
                                f"{st['epoch']}/{st['batch_idx']}; the file is damaged")
-        self.model.load_state_dict(st["model"])
-        self.optimizer.load_state_dict(st["optimizer"])
+        try:
+            self.model.load_state_dict(st["model"])
+            self.optimizer.load_state_dict(st["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            first = str(e).strip().splitlines()[0][:300]
+            raise CheckpointError(
+                f"--resume: {path} does not fit the configured network (model.arch={self.cfg.model.arch}, "
+                f"model.n_iter={self.cfg.model.n_iter}): {first}; resume with the config the run was started "
+                f"with ({self.log_dir / 'config.yaml'})") from e
         if st.get("scaler"):
             self.scaler.load_state_dict(st["scaler"])
         set_rng_state(st["rng"])
@@ -227,6 +242,7 @@ class Trainer:
         best = st.get("best") or {}
         if best.get("metric") == self.best["metric"]:
             self.best = dict(best)
+        self.saved_step = self.step
 
     def save(self, name: str = "latest.pt") -> Path | None:
         if not self.info.is_main:
@@ -234,7 +250,20 @@ class Trainer:
         state = make_state(unwrap(self.model), self.optimizer, self.scaler, self.step, self.epoch,
                            self.batch_in_epoch, self.best, to_dict(self.cfg),
                            dada.sampler_state(self.batch_sampler, self.epoch, self.batch_in_epoch))
-        return atomic_save(state, self.ckpt_dir / name)
+        path = atomic_save(state, self.ckpt_dir / name)
+        if name == "latest.pt":
+            self.saved_step = self.step
+        return path
+
+    def checkpoint_note(self) -> str:
+        """Which checkpoint a stopped run leaves behind, in words (for the NaN stop and write errors)."""
+        p = self.ckpt_dir / "latest.pt"
+        if self.saved_step is not None and p.is_file():
+            return f"the last checkpoint, {p} (step {self.saved_step}), was not overwritten"
+        if p.is_file():
+            return f"no checkpoint of this run exists ({p} is from an earlier run, not from this one)"
+        return (f"no checkpoint exists yet ({p} is written every train.checkpoint_every="
+                f"{self.cfg.train.checkpoint_every} steps)")
 
     # -------------------------------------------------------------------------------- validation
     def _prepare_validation(self) -> Any:
@@ -353,23 +382,26 @@ class Trainer:
         first = next((i for i, t in enumerate(totals) if not math.isfinite(t)), None)
         if not any_true(first is not None, self.info, self.device):
             return values
-        keep = f"The last good checkpoint ({self.ckpt_dir / 'latest.pt'}) was not overwritten."
+        keep = self.checkpoint_note()
         if first is None:
             raise NonFiniteLossError(f"non-finite loss on another process in steps {window[0].step}-"
-                                     f"{window[-1].step} (this process's losses are finite). {keep}")
+                                     f"{window[-1].step} (this process's losses are finite); {keep}")
         r = window[first]
         ids = r.sample_index.tolist() if torch.is_tensor(r.sample_index) else r.sample_index
         raise NonFiniteLossError(
             f"non-finite loss at step {r.step} (epoch {r.epoch}, batch {r.batch_in_epoch}; found at the check of "
             f"step {window[-1].step}): {dict(zip(r.names, values[first]))}; batch samples: dataset "
-            f"{r.dataset_name}, sample_index {ids}. {keep}")
+            f"{r.dataset_name}, sample_index {ids}; {keep}")
 
     def fit(self) -> TrainResult:
         cfg = self.cfg
         res = TrainResult(step=self.step, best=dict(self.best), log_dir=self.log_dir)
         if self.info.is_main:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            save_config(cfg, self.log_dir / "config.yaml")
+            try:
+                self.log_dir.mkdir(parents=True, exist_ok=True)
+                save_config(cfg, self.log_dir / "config.yaml")
+            except OSError as e:
+                raise write_error(self.log_dir / "config.yaml", e) from e
         val_every = cfg.train.val_every or self.epoch_len
         it = self._batches()
         t_end = time.perf_counter()
@@ -381,6 +413,7 @@ class Trainer:
                 batch = dada.to_device(batch, self.device)
                 t_data = time.perf_counter() - t_end
                 total, losses = self.train_step(batch)
+                losses = {**losses, "loss": total}     # the total that was back-propagated
                 window.append(_StepRecord(self.step + 1, self.epoch, self.batch_in_epoch, tuple(losses),
                                           torch.stack([v.reshape(()) for v in losses.values()]),
                                           batch.get("dataset_name"), batch.get("sample_index")))
