@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 
+from pymaf.errors import ConfigError
 from pymaf.eval.pose3d import HIGHER_IS_BETTER, POSE3D_PROTOCOLS
 from pymaf.eval.runner import Evaluator, Predictor, RunResult, model_predictor, run_evaluation
 
@@ -74,7 +75,7 @@ def build_evaluator(dataset: str, body_files, device: torch.device, *, data_root
                 "units": "%", "reference": "spec §5.4, §10.17"}
         return (lambda: COCOKeypointEvaluator(ann, official_scores=coco_official_scores, results_file=results)), \
             desc, {"coco_annotations": ann}
-    raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    raise ConfigError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
 
 
 @dataclass
@@ -114,7 +115,8 @@ def prepare_evaluation(dataset: str, data_root: Path | str, device: torch.device
     from pymaf.data.dataset import build_dataset
 
     if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+        raise ConfigError(f"unknown dataset {dataset!r} (--dataset / data.eval_dataset); expected one of "
+                          f"{', '.join(DATASETS)}")
     dev = torch.device(device)
     data_root = Path(data_root)
     body_files = resolve_body_files(data_root)

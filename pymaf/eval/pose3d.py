@@ -29,7 +29,7 @@ import torch
 
 from pymaf import metrics
 from pymaf.body.joints import H36M_TO_J14, H36M_TO_J17, J24_TO_J14, J24_TO_J17
-from pymaf.errors import DataError
+from pymaf.errors import BodyModelError, DataError
 from pymaf.geometry import procrustes_align
 
 M_TO_MM = 1000.0
@@ -148,7 +148,8 @@ class Pose3DEvaluator:
     def _layer(self, gender: str) -> torch.nn.Module:
         if gender not in self.smpl:
             if self._factory is None:
-                raise ValueError(f"protocol {self.protocol.name} needs the {gender} SMPL model (GT meshes)")
+                raise BodyModelError(f"protocol {self.protocol.name} needs the {gender} SMPL model for the GT "
+                                     "meshes of its samples; expected a layer for it in the evaluator's smpl")
             self.smpl[gender] = self._factory(gender)
         return self.smpl[gender]
 

@@ -23,6 +23,8 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 import numpy as np
 import torch
 
+from pymaf.errors import DataError
+
 Predictor = Callable[[Mapping[str, Any]], Mapping[str, torch.Tensor]]
 
 
@@ -97,7 +99,8 @@ def run_evaluation(predictor: Predictor, loader: Iterable[Mapping[str, Any]], ev
             log(f"[{step + 1} batches, {n} samples] "
                 + "  ".join(f"{k}: {v:.2f}" for k, v in evaluator.running().items()))
     if step < 0:
-        raise ValueError("run_evaluation: the data loader yielded no batch (empty dataset?)")
+        raise DataError("run_evaluation: the dataset yielded no batch (its file has no sample?); expected at "
+                        "least one sample")
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - t0
