@@ -440,3 +440,23 @@ def test_loaders_feeding_a_gpu_pin_memory(data_root: Path, tmp_path: Path) -> No
         assert dada.train_loader(cfg, data_root, DistInfo())[0].pin_memory is pinned
         from pymaf.eval import prepare_evaluation     # the validation loader is the eval.py loader
         assert prepare_evaluation(cfg.data.eval_dataset, data_root, device, num_workers=0).loader.pin_memory is pinned
+
+
+def test_result_figure_of_a_run(data_root: Path, tmp_path: Path) -> None:
+    """The run's picture: the start column uses exactly the weights the trainer starts from; the curve holds
+    every validation (last iteration and mean pose) as logged."""
+    from pymaf.train import Trainer
+    from pymaf.train.result_figure import TILE, initial_model, result_figure, validation_curve, write_png
+    cfg = _cfg(tmp_path, "train.max_steps=2", "train.val_every=1", "train.val_at_end=true")
+    tr = Trainer(cfg, data_root, progress=False)
+    start = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    tr.fit()
+    again = initial_model(cfg, data_root).state_dict()
+    assert start.keys() == again.keys() and all(torch.equal(start[k], again[k]) for k in start)
+    curves = validation_curve(tmp_path / "tb")
+    assert [s for s, _ in curves["mpjpe"]] == [1, 2] and len(curves["pa_mpjpe_mean_pose"]) == 2
+    img = result_figure(cfg, data_root, tmp_path / "checkpoints" / "latest.pt", tmp_path / "tb", num_samples=2)
+    assert img.dtype == np.uint8 and img.shape[1] == 4 * TILE and img.shape[0] > 2 * TILE
+    crops = img[28:28 + TILE]
+    assert not np.array_equal(crops[:, :TILE], crops[:, TILE:2 * TILE])    # the GT mesh is drawn on the crop
+    assert write_png(img, tmp_path / "result.png").stat().st_size > 1000

@@ -62,6 +62,12 @@ def normalize_image(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
 
 
+def denormalize_images(img: torch.Tensor) -> list[np.ndarray]:
+    """The inverse of :func:`normalize_image` for a batch: [B, 3, H, W] -> B x [H, W, 3] uint8 RGB (rounded)."""
+    x = (img.detach().float().permute(0, 2, 3, 1).cpu().numpy() * IMG_STD + IMG_MEAN).clip(0, 1)
+    return list((x * 255).round().astype(np.uint8))
+
+
 class BaseDataset(Dataset):
     """A SPIN-format dataset (spec §4.1-4.4). Constructor arguments are explicit; see ``build_dataset``."""
 

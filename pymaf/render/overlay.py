@@ -145,3 +145,18 @@ def render_side_view(verts: ArrayLike, faces: ArrayLike, translation: ArrayLike,
     m = hit.cpu().numpy()
     out[m] = np.clip(np.round(rgb[hit].cpu().numpy() * 255.0), 0, 255).astype(np.uint8)
     return out
+
+
+def render_crop_overlays(crops: Sequence[np.ndarray], verts: Tensor, cam: Tensor, faces: ArrayLike,
+                         focal_length: float = 5000.0, device: Union[str, torch.device] = "cpu") -> list[np.ndarray]:
+    """Each mesh over its crop with the crop camera of §1.8: crops N x [S,S,3] uint8 RGB, verts [N,V,3],
+    cam [N,3] (s, tx, ty) -> N x [S,S,3] uint8 RGB."""
+    from pymaf.geometry import cam_to_translation
+    out = []
+    for i, crop in enumerate(crops):
+        size = float(crop.shape[0])
+        trans = cam_to_translation(cam[i:i + 1].float(), focal_length, size)
+        out.append(render_overlay(crop, verts[i:i + 1].float(), faces, trans, focal_length, (size / 2, size / 2),
+                                  device=device))
+    return out
+

@@ -306,6 +306,7 @@ class Trainer:
             model.train()
         m = {k: v for k, v in res.metrics.items() if isinstance(v, float)}
         self.log.scalars(self.step, m, "eval_error/")
+        self.log.scalars(self.step, self._mean_pose, "eval_error_mean_pose/")
         metric = self.best["metric"]
         if self._is_better(m[metric]):
             self.best = {"metric": metric, "value": m[metric], "step": self.step}
@@ -347,9 +348,8 @@ class Trainer:
         (eval-mode forward, crop camera of spec §1.8)."""
         if not self.info.is_main:
             return
-        from pymaf.data.dataset import IMG_MEAN, IMG_STD
-        from pymaf.geometry import cam_to_translation
-        from pymaf.render.overlay import render_overlay
+        from pymaf.data.dataset import denormalize_images
+        from pymaf.render.overlay import render_crop_overlays
         model = unwrap(self.model)
         model.eval()
         try:
@@ -358,13 +358,10 @@ class Trainer:
                          else img)["smpl_out"][-1]
         finally:
             model.train()
-        crops = (img.permute(0, 2, 3, 1).cpu().numpy() * IMG_STD + IMG_MEAN).clip(0, 1)
-        crops = (crops * 255).round().astype("uint8")
-        trans = cam_to_translation(last["pred_cam"].float(), FOCAL, CROP)
-        tiles = [np.concatenate([c, render_overlay(c, last["verts"][i:i + 1].float(), self.smpl.faces,
-                                                    trans[i:i + 1], FOCAL, (CROP / 2, CROP / 2),
-                                                    device=self.device)], axis=0)
-                 for i, c in enumerate(crops)]
+        crops = denormalize_images(img)
+        overlays = render_crop_overlays(crops, last["verts"], last["pred_cam"], self.smpl.faces, FOCAL,
+                                        device=self.device)
+        tiles = [np.concatenate([c, o], axis=0) for c, o in zip(crops, overlays)]
         self.log.image("train/mesh_pred", self.step, torch.from_numpy(np.concatenate(tiles, axis=1)))
 
     def _batches(self) -> Iterator[dict[str, Any]]:
