@@ -104,8 +104,10 @@ def _ddp_worker(rank: int, world: int, port: int, data_root: str, log_dir: str, 
     from pymaf.train import Trainer
     from pymaf.train.dist import cleanup
     from pymaf.train.dist import sync_buffers
-    tr = Trainer(_cfg(Path(log_dir), "train.max_steps=2", "train.batch_size=1"), data_root, progress=False)
+    tr = Trainer(_cfg(Path(log_dir), "train.max_steps=2", "train.batch_size=1", "train.val_at_end=true"), data_root,
+                 progress=False)
     res = tr.fit()      # with find_unused_parameters=False, DDP raises at step 2 if a parameter went unused
+    val_rows = len(tr.val.loader.dataset)   # this rank's slice of the validation set
     flags = {"find_unused_parameters": tr.net.find_unused_parameters, "broadcast_buffers": tr.net.broadcast_buffers}
     # a batch without SMPL or 3D labels, twice through DDP: every parameter still takes part in the reduction
     batch = next(tr._batches())
@@ -118,7 +120,8 @@ def _ddp_worker(rank: int, world: int, port: int, data_root: str, log_dir: str, 
     bn_before = bn()
     sent = sync_buffers(tr.net, tr.info)
     torch.save({"params": flat, "losses": res.losses, "flags": flags, "unlabelled": unlabelled, "no_grad": no_grad,
-                "bn_before": bn_before, "bn_after": bn(), "sent": sent}, Path(out) / f"rank{rank}.pt")
+                "bn_before": bn_before, "bn_after": bn(), "sent": sent, "val": res.val, "val_rows": val_rows},
+               Path(out) / f"rank{rank}.pt")
     cleanup(tr.info)
 
 
@@ -137,6 +140,13 @@ def test_ddp_two_processes_stay_in_sync(data_root: Path, tmp_path: Path) -> None
     assert r0["sent"] == r1["sent"] > 100       # the state-dict buffers only (BN statistics, mean parameters)
     assert all(math.isfinite(x) for x in r0["losses"])
     assert (tmp_path / "log" / "checkpoints" / "latest.pt").is_file()
+    # validation sharded over the ranks (one sample each), sums all-reduced: one process's numbers
+    from pymaf.eval import evaluate
+    assert r0["val_rows"] == r1["val_rows"] == 1 and r1["val"] == {}
+    single = evaluate("synthetic-val", str(tmp_path / "log" / "checkpoints" / "latest.pt"), data_root,
+                      num_workers=0, printer=lambda s: None)["metrics"]
+    for name in ("mpjpe", "pa_mpjpe", "pve"):
+        assert r0["val"][name] == pytest.approx(single[name], rel=1e-5), name
 
 
 def _make_3dpw_style(root: Path) -> None:

@@ -9,7 +9,6 @@ writes the table/JSON.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 from dataclasses import dataclass
@@ -95,20 +94,15 @@ class EvalSetup:
                               log=printer)
 
 
-class _FirstBatches:
-    """The first ``n`` batches of a loader, re-iterable (validation on a subset, ``train.val_max_batches``)."""
-
-    def __init__(self, loader: Iterable[Any], n: int):
-        self.loader, self.n = loader, n
-
-    def __iter__(self):
-        return itertools.islice(iter(self.loader), self.n)
-
-
 def prepare_evaluation(dataset: str, data_root: Path | str, device: torch.device | str, *, batch_size: int = 32,
                        num_workers: int = 0, crop_backend: str = "spin", coco_official_scores: bool = False,
-                       out_dir: Path | None = None, max_batches: int = 0) -> EvalSetup:
-    """Dataset, loader and evaluator factory of ``dataset``'s protocol under ``data_root``."""
+                       out_dir: Path | None = None, max_batches: int = 0,
+                       shard: tuple[int, int] = (0, 1)) -> EvalSetup:
+    """Dataset, loader and evaluator factory of ``dataset``'s protocol under ``data_root``.
+
+    ``max_batches`` > 0: only the first ``max_batches · batch_size`` samples. ``shard`` = (rank, world size): the
+    loader yields this process's slice (samples rank, rank + world, ...) of those, so that processes that add up
+    their evaluators' ``totals()`` get the numbers of one process on all of them."""
     from torch.utils.data import DataLoader
 
     from pymaf.body.files import resolve_body_files
@@ -124,15 +118,19 @@ def prepare_evaluation(dataset: str, data_root: Path | str, device: torch.device
     factory, protocol, extra = build_evaluator(dataset, body_files, dev, data_root=data_root,
                                                coco_official_scores=coco_official_scores, out_dir=out_dir,
                                                annotations=ds.ann)
+    rank, world = shard
+    view: Any = ds
+    if max_batches > 0:
+        protocol = {**protocol, "subset": f"first {max_batches} batches of {batch_size}"}
+    if world > 1 or max_batches > 0:
+        n = len(ds) if max_batches <= 0 else min(len(ds), max_batches * batch_size)
+        view = torch.utils.data.Subset(ds, range(rank, n, world))
     # a private generator: starting an epoch of this loader draws nothing from the global RNG, so validation
     # during training leaves the training run's random stream (and its exact resume) untouched
-    loader: Iterable[Any] = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+    loader: Iterable[Any] = DataLoader(view, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                                        pin_memory=dev.type == "cuda", persistent_workers=num_workers > 0,
                                        prefetch_factor=4 if num_workers > 0 else None,
                                        generator=torch.Generator().manual_seed(0))
-    if max_batches > 0:
-        loader = _FirstBatches(loader, max_batches)
-        protocol = {**protocol, "subset": f"first {max_batches} batches of {batch_size}"}
     return EvalSetup(dataset, ds, loader, factory, protocol, extra, body_files)
 
 

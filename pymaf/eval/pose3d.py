@@ -225,6 +225,14 @@ class Pose3DEvaluator:
         vals = (torch.stack([self._sum[k] for k in keys]) / self._n).tolist()
         return dict(zip(keys, vals))
 
+    def totals(self) -> tuple[list[str], torch.Tensor]:
+        """(metric names, float64 [len(names) + 1]: the per-sample sums, then the sample count): what a sharded
+        evaluation adds up over processes; sums / count equals ``compute()`` of one process on all samples."""
+        keys = sorted(self._sum)
+        device = self._sum[keys[0]].device if keys else torch.device("cpu")
+        sums = [self._sum[k].to(torch.float64) for k in keys]
+        return keys, torch.stack(sums + [torch.tensor(float(self._n), dtype=torch.float64, device=device)])
+
     # -- results ----------------------------------------------------------------------------------------
     def compute(self) -> dict[str, Any]:
         if not self._err:

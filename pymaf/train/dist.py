@@ -107,6 +107,13 @@ def any_true(flag: bool, info: DistInfo, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
+def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """``t`` summed over every rank (in place; returned). Single process: ``t`` unchanged."""
+    if info.distributed:
+        tdist.all_reduce(t, op=tdist.ReduceOp.SUM)
+    return t
+
+
 def barrier(info: DistInfo) -> None:
     if info.distributed:
         tdist.barrier()

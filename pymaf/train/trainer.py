@@ -24,8 +24,8 @@ from pymaf.errors import CheckpointError, ConfigError, PymafError, RunError, wri
 from pymaf.geometry import axis_angle_to_rotmat, estimate_translation
 from pymaf.losses import compute_losses
 from pymaf.train import data_adapter as dada
-from pymaf.train.dist import (DistInfo, any_true, barrier, init_from_env, process_device, sync_buffers, unwrap,
-                             wrap_model)
+from pymaf.train.dist import (DistInfo, all_reduce_sum, any_true, barrier, init_from_env, process_device,
+                             sync_buffers, unwrap, wrap_model)
 from pymaf.train.logging import TrainLogger
 from pymaf.checkpoint import atomic_save, load_error, remove_stale_tmp
 from pymaf.train.state import load_state, make_state, seed_everything, set_rng_state
@@ -163,7 +163,7 @@ class Trainer:
         self.saved_step: int | None = None   # step of the latest.pt this run wrote or resumed from
         if self.info.is_main:
             remove_stale_tmp(self.ckpt_dir)  # left by a kill during a checkpoint write; logged
-        self.val = self._prepare_validation() if self.info.is_main else None
+        self.val = self._prepare_validation()
         self._mean_pose: dict[str, float] | None = None
         if resume:
             self._load(self.ckpt_dir / "latest.pt")
@@ -276,7 +276,8 @@ class Trainer:
                               f"{cfg.data.eval_dataset!r}; expected one of {', '.join(POSE3D_PROTOCOLS)}")
         setup = prepare_evaluation(cfg.data.eval_dataset, self.data_root, self.device,
                                    batch_size=cfg.eval.batch_size, num_workers=cfg.eval.num_workers,
-                                   crop_backend=cfg.data.crop_backend, max_batches=cfg.train.val_max_batches)
+                                   crop_backend=cfg.data.crop_backend, max_batches=cfg.train.val_max_batches,
+                                   shard=(self.info.rank, self.info.world_size))
         names = setup.protocol["metrics"]
         if cfg.train.best_metric not in names:
             raise ConfigError(f"train.best_metric: {cfg.train.best_metric!r} is not a metric of the "
@@ -290,21 +291,34 @@ class Trainer:
             return True
         return value > old if self.best["metric"] in HIGHER_IS_BETTER else value < old
 
+    def _validate(self, predictor: Any) -> dict[str, float]:
+        """The protocol's scalar metrics on the validation set. Under DDP every rank evaluates its slice and the
+        per-sample sums are all-reduced: the same numbers as one process on the whole set."""
+        if not self.info.distributed:
+            res = self.val.run(predictor, self.device)
+            return {k: v for k, v in res.metrics.items() if isinstance(v, float)}
+        from pymaf.eval import run_evaluation
+        ev = self.val.new_evaluator()
+        run_evaluation(predictor, self.val.loader, ev, self.device, log=None)
+        keys, totals = ev.totals()
+        totals = all_reduce_sum(totals, self.info)            # sums and sample count over every rank
+        means = dict(zip(keys, (totals[:-1] / totals[-1]).tolist()))
+        return {k: means[k] for k in self.val.protocol["metrics"] if k in means}
+
     def run_validation(self) -> dict[str, float]:
-        """Run the validation protocol (the same code as eval.py) on the model; keep best.pt on
-        ``train.best_metric``; log and return the metrics (eval.py's names) and the mean pose's."""
-        if not self.info.is_main:
-            return {}
+        """Run the validation protocol (the same code as eval.py) on the model, on every rank (each its slice);
+        keep best.pt on ``train.best_metric``; log and return (rank 0) the metrics, named as in eval.py's JSON,
+        and the mean pose's."""
         from pymaf.eval import model_predictor
         model = unwrap(self.model)
         try:
-            res = self.val.run(model_predictor(model), self.device)
+            m = self._validate(model_predictor(model))
             if self._mean_pose is None:  # output 0 is the mean-parameter mesh: the same for every weight
-                mean = self.val.run(model_predictor(model, output=0), self.device).metrics
-                self._mean_pose = {k: v for k, v in mean.items() if isinstance(v, float)}
+                self._mean_pose = self._validate(model_predictor(model, output=0))
         finally:
             model.train()
-        m = {k: v for k, v in res.metrics.items() if isinstance(v, float)}
+        if not self.info.is_main:
+            return {}
         self.log.scalars(self.step, m, "eval_error/")
         self.log.scalars(self.step, self._mean_pose, "eval_error_mean_pose/")
         metric = self.best["metric"]
