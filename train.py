@@ -5,8 +5,9 @@
 
 Outputs go to train.log_dir: config.yaml, tb/ (TensorBoard), checkpoints/latest.pt and best.pt.
 ``--resume`` continues exactly from checkpoints/latest.pt (settings that would make it another run are refused,
-listed as ``key: old -> new``); a new run refuses a log dir that holds checkpoints unless ``--overwrite``. For the synthetic dataset, the data is generated
-under the data root first when missing; at the end the validation errors are printed next to the mean pose's.
+listed as ``key: old -> new``); a new run refuses a log dir that holds checkpoints unless ``--overwrite``.
+For the synthetic dataset, the data is generated under the data root first when missing; at the end the
+validation errors are printed next to the mean pose's.
 """
 from __future__ import annotations
 

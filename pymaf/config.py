@@ -294,6 +294,9 @@ RESUME_SAFE_KEYS = frozenset({
 })
 
 
+_DICT_KEYS = frozenset({"data.train_datasets"})  # values that are dicts themselves
+
+
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested config dict -> {'section.key': value}."""
     out: dict[str, Any] = {}
@@ -303,9 +306,6 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{k}"] = v
     return out
-
-
-_DICT_KEYS = frozenset({"data.train_datasets"})  # values that are dicts themselves
 
 
 def config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
@@ -337,5 +337,6 @@ def save_config(cfg: Config, path: str | Path) -> None:
         yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
 
 
-__all__ = ["RESUME_SAFE_KEYS", "config_changes", "flatten", "Config", "ConfigError", "ModelConfig", "RuntimeConfig", "DataConfig", "LossConfig", "TrainConfig",
+__all__ = ["RESUME_SAFE_KEYS", "config_changes", "flatten",
+           "Config", "ConfigError", "ModelConfig", "RuntimeConfig", "DataConfig", "LossConfig", "TrainConfig",
            "EvalConfig", "load_config", "apply_overrides", "save_config", "describe", "to_dict"]

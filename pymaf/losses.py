@@ -36,10 +36,9 @@ def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     """Mean of ``x`` [B, ...] over the samples where ``mask`` [B] (bool) is true: Σ_selected x / (B'·numel per
     sample), 0 (with a zero gradient) when no sample is selected. The same value as ``x[mask].mean()`` without
     a host sync (no boolean indexing, no ``mask.any()``): a mask-weighted sum over a clamped count."""
-    m = mask.bool().reshape(-1, *([1] * (x.dim() - 1)))
     per_sample = x[0].numel() if x.shape[0] else 1
     count = mask.bool().sum().to(x.dtype).clamp_min(1.0) * float(per_sample)
-    return torch.where(m, x, torch.zeros((), dtype=x.dtype, device=x.device)).sum() / count
+    return _select(x, mask).sum() / count
 
 
 def _select(x: Tensor, mask: Tensor) -> Tensor:

@@ -82,7 +82,7 @@ class EvalSetup:
     """Everything a protocol run needs except the weights: built once, run as often as wanted."""
     dataset: str
     data: Any                                   # the BaseDataset
-    loader: Iterable[Any]                       # the DataLoader (or its first ``max_batches`` batches)
+    loader: Iterable[Any]                       # the DataLoader (of this process's shard / first batches)
     new_evaluator: Callable[[], Evaluator]      # a fresh evaluator per run
     protocol: dict[str, Any]                    # the description written into the report
     extra_files: dict[str, Path]

@@ -219,19 +219,16 @@ class Pose3DEvaluator:
 
     def running(self) -> dict[str, float]:
         """The metrics over every sample so far, including the last batch (§10.16 fix); one host sync."""
-        if not self._n:
-            return {}
-        keys = list(self._sum)
-        vals = (torch.stack([self._sum[k] for k in keys]) / self._n).tolist()
-        return dict(zip(keys, vals))
+        return means_from_totals(*self.totals()) if self._n else {}
 
     def totals(self) -> tuple[list[str], torch.Tensor]:
         """(metric names, float64 [len(names) + 1]: the per-sample sums, then the sample count): what a sharded
-        evaluation adds up over processes; sums / count equals ``compute()`` of one process on all samples."""
+        evaluation adds up over processes; :func:`means_from_totals` of them equals ``compute()`` of one process
+        on all samples (to float rounding)."""
         keys = sorted(self._sum)
         device = self._sum[keys[0]].device if keys else torch.device("cpu")
-        sums = [self._sum[k].to(torch.float64) for k in keys]
-        return keys, torch.stack(sums + [torch.tensor(float(self._n), dtype=torch.float64, device=device)])
+        count = torch.tensor(float(self._n), dtype=torch.float64, device=device)
+        return keys, torch.stack([self._sum[k] for k in keys] + [count])
 
     # -- results ----------------------------------------------------------------------------------------
     def compute(self) -> dict[str, Any]:
@@ -252,6 +249,11 @@ class Pose3DEvaluator:
         if self._keep["imgname"]:
             s["imgname"] = np.array([str(n) for n in self._keep["imgname"]])
         return s
+
+
+def means_from_totals(keys: Sequence[str], totals: torch.Tensor) -> dict[str, float]:
+    """name -> mean, from :meth:`Pose3DEvaluator.totals` (possibly summed over processes)."""
+    return dict(zip(keys, (totals[:-1] / totals[-1]).tolist()))
 
 
 def pose3d_settings(names: Sequence[str] = tuple(POSE3D_PROTOCOLS)) -> dict[str, dict[str, Any]]:

@@ -294,15 +294,12 @@ class Trainer:
     def _validate(self, predictor: Any) -> dict[str, float]:
         """The protocol's scalar metrics on the validation set. Under DDP every rank evaluates its slice and the
         per-sample sums are all-reduced: the same numbers as one process on the whole set."""
-        if not self.info.distributed:
-            res = self.val.run(predictor, self.device)
-            return {k: v for k, v in res.metrics.items() if isinstance(v, float)}
         from pymaf.eval import run_evaluation
+        from pymaf.eval.pose3d import means_from_totals
         ev = self.val.new_evaluator()
         run_evaluation(predictor, self.val.loader, ev, self.device, log=None)
         keys, totals = ev.totals()
-        totals = all_reduce_sum(totals, self.info)            # sums and sample count over every rank
-        means = dict(zip(keys, (totals[:-1] / totals[-1]).tolist()))
+        means = means_from_totals(keys, all_reduce_sum(totals, self.info))   # sums and count over every rank
         return {k: means[k] for k in self.val.protocol["metrics"] if k in means}
 
     def run_validation(self) -> dict[str, float]:
