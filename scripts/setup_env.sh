@@ -14,8 +14,15 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.pymaf-installed
 if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -r requirements.txt
-  .venv/bin/python -m pip install -q --no-deps -e .
+  # PyPI's torch for Linux x86_64 is a CUDA build: ~6 GB in .venv. Say so before pip fails half-way.
+  free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+  if [ -n "$free_kb" ] && [ "$free_kb" -lt 8000000 ]; then
+    echo "warning: $((free_kb / 1024)) MiB free on $(pwd); installing the requirements needs about 7 GiB" >&2
+  fi
+  # --no-cache-dir: no second copy of the wheels in ~/.cache/pip (CI once ran out of disk).
+  pip_install=(.venv/bin/python -m pip install -q --no-cache-dir)
+  "${pip_install[@]}" --upgrade pip
+  "${pip_install[@]}" -r requirements.txt
+  "${pip_install[@]}" --no-deps -e .
   touch "$stamp"
 fi
