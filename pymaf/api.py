@@ -21,7 +21,7 @@ def load_model(checkpoint: str | os.PathLike | dict | None = None, data_root: st
         deconv sizes), else the defaults.
 
     ``model(images)`` with images [B,3,224,224] ImageNet-normalised RGB returns
-    ``{'smpl_out': [out_0, ..., out_T], 'dp_out': [...]}``; see ``pymaf.model.smpl_head`` for the keys.
+    ``{'smpl_out': [out_0, ..., out_T], 'dp_out': [...]}``; see ``pymaf.model.body_output`` for the keys.
     """
     from pymaf.body.files import resolve_body_files
     from pymaf.checkpoint import infer_model_config, load_checkpoint, read_checkpoint

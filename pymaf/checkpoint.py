@@ -4,7 +4,8 @@ Accepted inputs (a path or an already-loaded object):
 
 * the released ``PyMAF_model_checkpoint.pt``: a dict whose ``'model'`` holds the 441-entry official state dict
   (spec §7, Appendix B);
-* SPIN's ``model_checkpoint.pt`` for the HMR baseline (``'model'`` with SPIN's flat names);
+* SPIN's ``model_checkpoint.pt`` for the HMR baseline (``'model'`` with SPIN's flat names, mapped onto ours by
+  :func:`own_names`);
 * our files (``save_model_checkpoint``), or a bare state dict; a DDP ``module.`` prefix is stripped.
 
 Every tensor of the model's state dict must be provided, and every entry of the file must be either used or
@@ -43,9 +44,9 @@ VERSION = 1
 _SMPL = re.compile(r"^regressor\.(\d+)\.smpl\.")
 _DMAP = re.compile(r"^maf_extractor\.(\d+)\.Dmap$")
 _INIT = re.compile(r"^regressor\.(\d+)\.init_(pose|shape|cam)$")
-
-
-
+# SPIN's flat HMR names: the first name component -> our HMR child that holds it
+_SPIN_PARENT = {**{c: "feature_extractor" for c in ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")},
+                **{c: "regressor" for c in ("fc1", "fc2", "decpose", "decshape", "deccam")}}
 
 @dataclass
 class LoadReport:
@@ -69,8 +70,8 @@ class LoadReport:
     __str__ = summary
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The underlying network of a DDP / torch.compile / InferenceModel wrapper."""
+def bare_network(model: nn.Module) -> nn.Module:
+    """The underlying network of a DDP / torch.compile / InferenceModel wrapper (any nesting of them)."""
     while True:
         for attr in ("module", "_orig_mod") + (("model",) if type(model).__name__ == "InferenceModel" else ()):
             inner = getattr(model, attr, None)
@@ -143,23 +144,36 @@ def read_checkpoint(path_or_state: Any, trusted: bool = False) -> tuple[dict[str
     return dict(state), meta
 
 
+def own_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The state dict with SPIN's flat HMR names (``conv1.weight``, ``layer1.0...``, ``fc1.weight``, ``decpose.*``)
+    renamed to ours (``feature_extractor.conv1.weight``, ``regressor.fc1.weight``, ...); other names unchanged
+    (the official PyMAF names are ours already)."""
+    return {f"{_SPIN_PARENT[k.split('.')[0]]}.{k}" if k.split(".")[0] in _SPIN_PARENT else k: v
+            for k, v in state.items()}
+
+
 def checkpoint_arch(state: dict[str, torch.Tensor], meta: dict[str, Any] | None = None) -> str:
     """'pymaf' or 'hmr', from our ``arch`` field or from the key set."""
     if meta and meta.get("format") == FORMAT and meta.get("arch") in ("pymaf", "hmr"):
         return meta["arch"]
-    if "feature_extractor.conv1.weight" in state:
+    if "regressor.0.fc1.weight" in state:
         return "pymaf"
-    if "conv1.weight" in state and "fc1.weight" in state:
+    if "regressor.fc1.weight" in own_names(state):
         return "hmr"
     raise CheckpointError(f"{(meta or {}).get('_name', '<object>')}: neither a PyMAF nor an HMR/SPIN state dict "
                           f"(first keys: {sorted(state)[:5]})")
 
 
 def infer_model_config(state: dict[str, torch.Tensor], meta: dict[str, Any] | None = None) -> dict[str, Any]:
-    """ModelConfig fields implied by a state dict (arch, n_iter, mlp_dim, deconv_*, aux_supv_on)."""
+    """ModelConfig fields implied by a state dict (arch, backbone when recognised, n_iter, mlp_dim, deconv_*,
+    aux_supv_on)."""
+    from pymaf.model.backbone import infer_backbone
+
     arch = checkpoint_arch(state, meta)
+    backbone = infer_backbone(own_names(state) if arch == "hmr" else state)
+    found = {"arch": arch, **({"backbone": backbone} if backbone else {})}
     if arch == "hmr":
-        return {"arch": "hmr"}
+        return found
     n_iter = sum(1 for k in state if re.fullmatch(r"regressor\.\d+\.fc1\.weight", k))
     mlp, i = [], 0
     while f"maf_extractor.0.conv{i}.weight" in state:
@@ -169,7 +183,7 @@ def infer_model_config(state: dict[str, torch.Tensor], meta: dict[str, Any] | No
         i += 1
     deconv = [state[k] for k in sorted((k for k in state if re.fullmatch(r"deconv_layers\.\d+\.weight", k)
                                         and state[k].dim() == 4), key=lambda k: int(k.split(".")[1]))]
-    return {"arch": "pymaf", "n_iter": n_iter, "mlp_dim": mlp,
+    return {**found, "n_iter": n_iter, "mlp_dim": mlp,
             "deconv_filters": [w.shape[1] for w in deconv], "deconv_kernels": [w.shape[2] for w in deconv],
             "aux_supv_on": "dp_head.predict_u.weight" in state}
 
@@ -205,7 +219,7 @@ def load_checkpoint(model: nn.Module, path_or_state: Any, trusted: bool = False)
     Raises CheckpointError naming every missing, unexpected or mis-shaped entry, and when a redundant official
     entry (Dmap, points_grid, regressor.k.init_*) disagrees with the model.
     """
-    net = unwrap(model)
+    net = bare_network(model)
     state, meta = read_checkpoint(path_or_state, trusted)
     own = net.state_dict()
     from pymaf.model.hmr import HMR
@@ -226,6 +240,7 @@ def load_checkpoint(model: nn.Module, path_or_state: Any, trusted: bool = False)
         report = LoadReport("spin-hmr")
     else:
         report = LoadReport("state-dict")
+    state = own_names(state) if model_arch == "hmr" else state
     use: dict[str, torch.Tensor] = {}
     unexpected: list[str] = []
     for key, value in state.items():
@@ -342,7 +357,7 @@ def save_model_checkpoint(path: str | os.PathLike, model: nn.Module, extra: dict
     ``extra``: anything torch.save can store with weights_only loading (optimizer state, step, config dict)."""
     from pymaf.model.hmr import HMR
 
-    net = unwrap(model)
+    net = bare_network(model)
     extra = dict(extra or {})
     clash = sorted({"format", "version", "arch", "model"} & set(extra))
     if clash:

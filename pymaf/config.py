@@ -37,7 +37,8 @@ class ModelConfig:
     deconv_kernels: list[int] = opt([4, 4, 4], "kernel sizes of the three deconv stages (4, 3 or 2)")
     aux_supv_on: bool = opt(True, "build the auxiliary dense IUV head and its losses (paper §3.3)")
     dp_heatmap_size: int = opt(56, "resolution of the IUV maps predicted by the auxiliary head")
-    backbone_weights: str = opt("", "ResNet-50 init: '' random, 'imagenet' (torchvision V1 weights from the torch cache or <data_root>/pretrained_model), or a file path")
+    backbone: str = opt("resnet50", "image trunk (pymaf.model.backbone.BACKBONES): 'resnet18', 'resnet34', 'resnet50' (paper, spec §1.2), 'resnet101' or 'resnet152'")
+    backbone_weights: str = opt("", "backbone init: '' random, 'imagenet' (torchvision V1 weights from the torch cache or <data_root>/pretrained_model), or a file path")
     hmr_iters: int = opt(3, "IEF iterations of the HMR baseline (shared weights)")
 
 

@@ -59,12 +59,13 @@ def build_configs(model, device: torch.device, amp: str, use_compile: bool) -> l
     """(name, callable) pairs; each option gets its own copy of the model."""
     from pymaf.config import RuntimeConfig
     from pymaf.model import optimize
+    from pymaf.model.reference import reference_forward
 
     ids = model.vertex_ids
     dmap = torch.zeros(len(ids), model.smpl.v_template.shape[0], device=device)
     dmap[torch.arange(len(ids), device=device), ids.to(device)] = 1.0       # the official dense Dmap
 
-    configs = [("baseline", lambda x: model(x, reference=True, dmap=dmap)), ("fast", model)]
+    configs = [("baseline", lambda x: reference_forward(model, x, dmap)), ("fast", model)]
     options = [("channels_last", dict(channels_last=True)), (amp, dict(amp=amp))]
     if use_compile:
         options.append(("compile", dict(compile=True)))

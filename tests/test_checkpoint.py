@@ -14,7 +14,7 @@ from pymaf.checkpoint import CheckpointError, infer_model_config, load_checkpoin
     save_model_checkpoint
 from pymaf.config import ModelConfig
 from pymaf.model import build_model
-from pymaf.model.backbone import find_imagenet_weights
+from pymaf.model.backbone import ResNetTrunk, find_imagenet_weights
 from pymaf.model.pyramid import make_points_grid
 
 LAYOUT = Path(__file__).resolve().parent / "data" / "official_state_dict_layout.json"  # copy of shared/reference/
@@ -104,7 +104,7 @@ def test_fake_official_checkpoint_loads_and_reports_skips(model, layout, tmp_pat
         expect = model.full_output(model.init_pose, model.init_shape, model.init_cam)["verts"]
         assert torch.allclose(model.mean_verts, expect, atol=1e-6)
         assert infer_model_config(*read_checkpoint(path)) == {
-            "arch": "pymaf", "n_iter": 3, "mlp_dim": [256, 128, 64, 5], "deconv_filters": [256, 256, 256],
+            "arch": "pymaf", "backbone": "resnet50", "n_iter": 3, "mlp_dim": [256, 128, 64, 5], "deconv_filters": [256, 256, 256],
             "deconv_kernels": [4, 4, 4], "aux_supv_on": True}
     finally:
         model.load_state_dict(backup)
@@ -137,8 +137,8 @@ def test_fake_spin_checkpoint_loads_into_hmr(body_files, layout, images, tmp_pat
     torch.save({"model": {f"module.{k}": v for k, v in state.items()}, "optimizer": {}}, path)
     report = load_checkpoint(hmr, path)
     assert report.source == "spin-hmr" and report.loaded == 331 and not report.skipped
-    assert torch.equal(hmr.state_dict()["fc1.weight"], state["fc1.weight"])
-    assert infer_model_config(*read_checkpoint(path)) == {"arch": "hmr"}
+    assert torch.equal(hmr.state_dict()["regressor.fc1.weight"], state["fc1.weight"])
+    assert infer_model_config(*read_checkpoint(path)) == {"arch": "hmr", "backbone": "resnet50"}
     with pytest.raises(CheckpointError, match="arch='pymaf'"):
         load_checkpoint(hmr, {"model": fake_state(layout["maf_off"]["state_dict"])})
 
@@ -159,7 +159,7 @@ def test_load_model_api(model, images, body_root, tmp_path):
 def test_imagenet_backbone_lookup(body_files, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     with pytest.raises(FileNotFoundError, match="resnet50-0676ba61.pth"):
-        find_imagenet_weights(tmp_path)
+        find_imagenet_weights(ResNetTrunk(50), tmp_path)
     net = torchvision.models.resnet50(weights=None)
     (tmp_path / "pretrained_model").mkdir()
     torch.save(net.state_dict(), tmp_path / "pretrained_model" / "resnet50-0676ba61.pth")

@@ -10,7 +10,9 @@ import torch
 
 from pymaf.config import ModelConfig, RuntimeConfig
 from pymaf.model import FULL_KEYS, HMR, PyMAF, build_model, optimize
+from pymaf.checkpoint import own_names
 from pymaf.model.pyramid import make_points_grid
+from pymaf.model.reference import reference_forward
 
 LAYOUT = Path(__file__).resolve().parent / "data" / "official_state_dict_layout.json"  # copy of shared/reference/
 B = 2
@@ -91,7 +93,7 @@ def test_fast_path_equals_straightforward(model, images, dmap):
     with torch.no_grad():
         fast = model(images)["smpl_out"]
         full = model(images, full_outputs=True)["smpl_out"]
-        ref_out = model(images, reference=True, dmap=dmap)
+        ref_out = reference_forward(model, images, dmap=dmap)
     ref = ref_out["smpl_out"]
     assert len(ref_out["dp_out"]) == 1                          # the official path runs the IUV head
     assert len(fast) == len(full) == len(ref)
@@ -172,11 +174,11 @@ def test_hmr_contract(body_files, images):
     hmr = build_model(ModelConfig(arch="hmr"), body_files)
     assert isinstance(hmr, HMR)
     ours = {k: tuple(v.shape) for k, v in hmr.state_dict().items()}
-    assert ours == _layout("hmr")
+    assert ours == own_names(_layout("hmr"))                    # SPIN's flat names, mapped onto our children
     hmr.eval()
     with torch.no_grad():
         out = hmr(images)
-        ref = hmr(images, reference=True)
+        ref = reference_forward(hmr, images)
     assert len(out["smpl_out"]) == 2 and out["dp_out"] == []
     for k, shape in FULL_SHAPES.items():
         assert tuple(out["smpl_out"][-1][k].shape) == (B, *shape)

@@ -385,7 +385,7 @@ def test_gt_meshes_and_iuv_targets_without_host_syncs(body_files) -> None:
     the valid samples rendered alone (zeros elsewhere); together they cost one host sync (the rasterizer's)."""
     from pymaf.body.smpl import build_smpl
     from pymaf.geometry import axis_angle_to_rotmat
-    from pymaf.model.smpl_head import FastLBS
+    from pymaf.model.body_output import FastLBS
     from pymaf.render.iuv import IUVRenderer
     from pymaf.train.syncs import SyncCounter
     from pymaf.train.trainer import gt_camera, gt_smpl, render_iuv_targets
@@ -419,7 +419,7 @@ def test_gt_meshes_and_iuv_targets_without_host_syncs(body_files) -> None:
 def test_invalid_samples_cost_the_iuv_rasterizer_nothing(body_files, monkeypatch: pytest.MonkeyPatch) -> None:
     """The samples without SMPL are rendered off-screen: no face of theirs is a rasterizer candidate."""
     from pymaf.body.smpl import build_smpl
-    from pymaf.model.smpl_head import FastLBS
+    from pymaf.model.body_output import FastLBS
     from pymaf.render import rasterizer
     from pymaf.render.iuv import IUVRenderer
     from pymaf.train.trainer import render_iuv_targets

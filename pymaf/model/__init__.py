@@ -2,7 +2,7 @@
 from .build import InferenceModel, build_model, optimize
 from .hmr import HMR
 from .pymaf import PyMAF
-from .smpl_head import FULL_KEYS, SPARSE_KEYS, ParametricBodyModel
+from .body_output import FULL_KEYS, SPARSE_KEYS, ParametricBodyModel
 
 __all__ = ["PyMAF", "HMR", "ParametricBodyModel", "build_model", "optimize", "InferenceModel",
            "FULL_KEYS", "SPARSE_KEYS"]

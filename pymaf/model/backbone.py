@@ -1,85 +1,97 @@
-"""ResNet-50 trunk (spec §1.2) and its ImageNet initialisation.
+"""Backbones (spec §1.2): a registry of image trunks keyed by ``model.backbone``, and their ImageNet initialisation.
 
-The trunk is torchvision's ResNet-50 ("v1.5": stride 2 in the 3×3 conv of a bottleneck) without ``fc``. Its
+A backbone is a module with ``forward(images [B,3,224,224]) -> (map [B,C,7,7], global mean [B,C])`` and an
+``out_channels`` attribute (C); optionally ``imagenet_files`` / ``imagenet_url`` for ``backbone_weights='imagenet'``.
+Add one with a line in :data:`BACKBONES` (name -> constructor without arguments).
+
+The ResNets are torchvision's ("v1.5": stride 2 in the 3×3 conv of a bottleneck) without ``avgpool``/``fc``. Their
 children keep torchvision's names (``conv1``, ``bn1``, ``layer1``..``layer4``) so that the official
-``feature_extractor.*`` entries and SPIN's flat HMR entries load unchanged. Random init is torchvision's:
-conv weights N(0, sqrt(2 / (k²·out_channels))) (kaiming fan-out, which is also SPIN's HMR init), BN 1/0.
-
-ImageNet weights are never downloaded: they are looked up in the torch hub cache and in
-``<data_root>/pretrained_model/`` under torchvision's two names of the same V1 weights.
+``feature_extractor.*`` entries load unchanged. Random init is torchvision's: conv weights kaiming fan-out (also
+SPIN's HMR init), BN 1/0. ImageNet weights are never downloaded: they are looked up in the torch hub cache and in
+``<data_root>/pretrained_model/`` under torchvision's names of the V1 weights.
 """
 from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 from pathlib import Path
 
 import torch
 import torchvision
 from torch import nn
 
+from pymaf.errors import ConfigError, MissingFileError
+
 log = logging.getLogger("pymaf")
 
 TRUNK_CHILDREN = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
-IMAGENET_FILES = ("resnet50-19c8e357.pth", "resnet50-0676ba61.pth")  # torchvision V1 (old / new name)
+LEGACY_FILES = {50: ("resnet50-19c8e357.pth",)}   # older torchvision name of the same V1 file
 
 
-def add_resnet50_trunk(module: nn.Module) -> None:
-    """Attach a fresh torchvision ResNet-50 trunk (no ``fc``) to ``module`` as direct children.
+class ResNetTrunk(nn.Module):
+    """torchvision ResNet-``depth`` without ``fc``: images [B,3,224,224] -> (layer4 map [B,C,7,7], mean [B,C]),
+    C = 512 (18, 34) or 2048 (50, 101, 152). The official AvgPool2d(7) equals the spatial mean of the 7×7 map."""
 
-    Used by :class:`ResNetBackbone` (PyMAF's ``feature_extractor``) and by the HMR baseline, whose SPIN
-    state dict has the trunk at the top level (``conv1.weight``, ``layer1.0.conv1.weight``, ...).
-    """
-    net = torchvision.models.resnet50(weights=None)
-    for name in TRUNK_CHILDREN:
-        module.add_module(name, getattr(net, name))
-
-
-def resnet_trunk_forward(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run the trunk attached by :func:`add_resnet50_trunk`.
-
-    x [B,3,224,224] ImageNet-normalised -> (layer4 map [B,2048,7,7], global average [B,2048]).
-    The official AvgPool2d(7) equals the spatial mean on the 7×7 map of a 224² input.
-    """
-    x = module.maxpool(module.relu(module.bn1(module.conv1(x))))
-    x = module.layer4(module.layer3(module.layer2(module.layer1(x))))
-    return x, x.mean(dim=(2, 3))
-
-
-class ResNetBackbone(nn.Module):
-    """ResNet-50 feature extractor (spec §1.2): images [B,3,224,224] -> ([B,2048,7,7], [B,2048])."""
-
-    def __init__(self) -> None:
+    def __init__(self, depth: int) -> None:
         super().__init__()
-        add_resnet50_trunk(self)
+        net = getattr(torchvision.models, f"resnet{depth}")(weights=None)
+        for name in TRUNK_CHILDREN:
+            self.add_module(name, getattr(net, name))
+        self.out_channels = net.fc.in_features
+        self.imagenet_url = getattr(torchvision.models, f"ResNet{depth}_Weights").IMAGENET1K_V1.url
+        self.imagenet_files = (self.imagenet_url.rsplit("/", 1)[-1],) + LEGACY_FILES.get(depth, ())
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return resnet_trunk_forward(self, x)
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return x, x.mean(dim=(2, 3))
 
 
-def find_imagenet_weights(data_root: str | os.PathLike | None = None) -> Path:
-    """Path of the torchvision ResNet-50 V1 ImageNet weights, never downloading them.
+BACKBONES = {f"resnet{d}": partial(ResNetTrunk, d) for d in (18, 34, 50, 101, 152)}
 
-    Looks in ``<data_root>/pretrained_model/`` and in ``<torch hub dir>/checkpoints/`` for
-    ``resnet50-19c8e357.pth`` or ``resnet50-0676ba61.pth``; raises FileNotFoundError listing the places.
+
+def build_backbone(cfg) -> tuple[nn.Module, int]:
+    """(module, out_channels) of ``cfg.backbone`` (``pymaf.config.ModelConfig``), randomly initialised."""
+    if cfg.backbone not in BACKBONES:
+        raise ConfigError(f"model.backbone must be one of {sorted(BACKBONES)}, got {cfg.backbone!r}")
+    module = BACKBONES[cfg.backbone]()
+    return module, int(module.out_channels)
+
+
+def infer_backbone(state: dict[str, torch.Tensor], prefix: str = "feature_extractor.") -> str | None:
+    """The registered ResNet whose blocks a state dict holds under ``prefix`` (bottleneck or basic blocks, number
+    of layer2/layer3 blocks), or None when it is none of them."""
+    def blocks(layer: str) -> int:
+        return len({k[len(prefix):].split(".")[1] for k in state if k.startswith(f"{prefix}{layer}.")})
+    bottleneck = f"{prefix}layer1.0.conv3.weight" in state
+    return {(False, 2, 2): "resnet18", (False, 4, 6): "resnet34", (True, 4, 6): "resnet50",
+            (True, 4, 23): "resnet101", (True, 8, 36): "resnet152"}.get((bottleneck, blocks("layer2"), blocks("layer3")))
+
+
+def find_imagenet_weights(backbone: nn.Module, data_root: str | os.PathLike | None = None) -> Path:
+    """Path of ``backbone``'s ImageNet weights (its ``imagenet_files``), never downloading them.
+
+    Looks in ``<data_root>/pretrained_model/`` and in ``<torch hub dir>/checkpoints/``; raises MissingFileError
+    naming the files, the places and the URL.
     """
-    folders = []
-    if data_root is not None:
-        folders.append(Path(data_root) / "pretrained_model")
-    folders.append(Path(torch.hub.get_dir()) / "checkpoints")
+    names = getattr(backbone, "imagenet_files", ())
+    if not names:
+        raise ConfigError(f"model.backbone_weights='imagenet': no ImageNet weights known for {type(backbone).__name__}")
+    folders = ([Path(data_root) / "pretrained_model"] if data_root is not None else []) + \
+        [Path(torch.hub.get_dir()) / "checkpoints"]
     for folder in folders:
-        for name in IMAGENET_FILES:
+        for name in names:
             if (folder / name).is_file():
                 return folder / name
-    looked = ", ".join(str(f / n) for f in folders for n in IMAGENET_FILES)
-    raise FileNotFoundError(
-        "ImageNet ResNet-50 weights not found (looked for " + looked + "). Download torchvision's "
-        "ResNet50_Weights.IMAGENET1K_V1 file (https://download.pytorch.org/models/resnet50-0676ba61.pth) "
-        "into <data_root>/pretrained_model/, or set model.backbone_weights to '' for random init.")
+    looked = ", ".join(str(f / n) for f in folders for n in names)
+    raise MissingFileError(
+        f"ImageNet backbone weights not found (looked for {looked}). Download {backbone.imagenet_url} into "
+        "<data_root>/pretrained_model/, or set model.backbone_weights to '' for random init.")
 
 
 def load_trunk_weights(module: nn.Module, path: str | os.PathLike) -> None:
-    """Load a torchvision-layout ResNet-50 state dict into a trunk attached by :func:`add_resnet50_trunk`.
+    """Load a torchvision-layout state dict into a backbone (e.g. :class:`ResNetTrunk`).
 
     Only ``fc.*`` may be left over (spec §1.2: the official loader is non-strict for exactly that reason); any
     other missing, unexpected or mis-shaped entry raises ValueError naming it.
@@ -88,12 +100,12 @@ def load_trunk_weights(module: nn.Module, path: str | os.PathLike) -> None:
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    own = {k: v for k, v in module.state_dict().items() if k.split(".")[0] in TRUNK_CHILDREN}
+    own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     bad = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
     if missing or unexpected or bad:
-        raise ValueError(f"{path}: not a torchvision ResNet-50 state dict: missing {missing[:10]}, "
+        raise ValueError(f"{path}: not a torchvision {type(module).__name__} state dict: missing {missing[:10]}, "
                          f"unexpected {unexpected[:10]}, wrong shape {bad[:10]}")
     module.load_state_dict(state, strict=False)
     log.info("loaded ImageNet backbone weights from %s", path)

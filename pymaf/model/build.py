@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .backbone import find_imagenet_weights, load_trunk_weights
+from .backbone import build_backbone, find_imagenet_weights, load_trunk_weights
 from .hmr import HMR
 from .pymaf import PyMAF
 
@@ -15,9 +15,9 @@ AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def build_model(cfg, body_files, data_root: str | os.PathLike | None = None) -> nn.Module:
-    """A PyMAF or HMR network (``cfg.arch``) on the CPU in training mode, with its backbone initialised per
-    ``cfg.backbone_weights`` ('' random, 'imagenet' from the torch cache / ``<data_root>/pretrained_model``,
-    or a file path; never downloaded).
+    """A PyMAF or HMR network (``cfg.arch``) on the ``cfg.backbone`` trunk, on the CPU in training mode, with the
+    backbone initialised per ``cfg.backbone_weights`` ('' random, 'imagenet' from the torch cache /
+    ``<data_root>/pretrained_model``, or a file path; never downloaded).
 
     cfg: ``pymaf.config.ModelConfig``; body_files: ``pymaf.body.files.BodyFiles`` (SMPL neutral, mean params,
     regressors, optional mesh_downsampling.npz for the 431 vertex ids).
@@ -25,27 +25,24 @@ def build_model(cfg, body_files, data_root: str | os.PathLike | None = None) -> 
     from pymaf.body.model_file import load_mesh_downsampling
     from pymaf.body.smpl import build_smpl, load_mean_params
 
+    if cfg.arch not in ("pymaf", "hmr"):
+        raise ValueError(f"model.arch must be 'pymaf' or 'hmr', got {cfg.arch!r}")
     smpl = build_smpl(body_files, "neutral")
     mean_params = load_mean_params(body_files.mean_params)
     vertex_ids = None
     if body_files.mesh_downsampling is not None:
         vertex_ids = load_mesh_downsampling(body_files.mesh_downsampling)
-    if cfg.arch == "pymaf":
-        model: nn.Module = PyMAF(cfg, smpl, mean_params, vertex_ids)
-        trunk = model.feature_extractor
-    elif cfg.arch == "hmr":
-        model = HMR(smpl, mean_params, n_iter=cfg.hmr_iters)
-        trunk = model
-    else:
-        raise ValueError(f"model.arch must be 'pymaf' or 'hmr', got {cfg.arch!r}")
+    backbone, channels = build_backbone(cfg)
     weights = cfg.backbone_weights
     if weights:
-        path = find_imagenet_weights(data_root if data_root is not None else body_files.root) \
+        path = find_imagenet_weights(backbone, data_root if data_root is not None else body_files.root) \
             if weights == "imagenet" else Path(weights)
         if not path.is_file():
             raise FileNotFoundError(f"model.backbone_weights: file not found: {path}")
-        load_trunk_weights(trunk, path)
-    return model
+        load_trunk_weights(backbone, path)
+    if cfg.arch == "hmr":
+        return HMR(smpl, mean_params, backbone, channels, n_iter=cfg.hmr_iters)
+    return PyMAF(cfg, smpl, mean_params, backbone, channels, vertex_ids)
 
 
 class InferenceModel(nn.Module):

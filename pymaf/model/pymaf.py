@@ -16,12 +16,11 @@ from torch import nn
 
 from pymaf.geometry import project_crop
 
-from .backbone import ResNetBackbone
+from .body_output import ParametricBodyModel, default_vertex_ids
 from .iuv_head import IUVHead
 from .maf_extractor import MAFExtractor
 from .pyramid import make_deconv_layers, make_points_grid, stage_slices
 from .regressor import Regressor
-from .smpl_head import ParametricBodyModel, default_vertex_ids
 
 GRID_SIZE = 21  # iteration 0 samples a 21×21 grid (spec §1.4)
 
@@ -33,17 +32,18 @@ class PyMAF(ParametricBodyModel):
         cfg: ``pymaf.config.ModelConfig`` (n_iter, mlp_dim, deconv_filters, deconv_kernels, aux_supv_on).
         smpl: the shared body layer (``pymaf.body.smpl.SMPL``).
         mean_params: dict(pose [144], shape [10], cam [3]) (``load_mean_params``).
+        backbone, backbone_channels: images -> (map [B,C,7,7], ...) and C (``pymaf.model.backbone.build_backbone``).
         vertex_ids: the 431 down-sampled vertex ids (``load_mesh_downsampling``), default Appendix A.
     """
 
-    def __init__(self, cfg, smpl: nn.Module, mean_params: dict,
+    def __init__(self, cfg, smpl: nn.Module, mean_params: dict, backbone: nn.Module, backbone_channels: int,
                  vertex_ids: torch.Tensor | np.ndarray | list | None = None) -> None:
         ids = default_vertex_ids() if vertex_ids is None else vertex_ids
         super().__init__(smpl, mean_params, ids)
         self.n_iter = int(cfg.n_iter)
         self.stages = stage_slices(self.n_iter, len(cfg.deconv_filters))
-        self.feature_extractor = ResNetBackbone()
-        self.deconv_layers = make_deconv_layers(2048, list(cfg.deconv_filters), list(cfg.deconv_kernels))
+        self.feature_extractor = backbone
+        self.deconv_layers = make_deconv_layers(backbone_channels, list(cfg.deconv_filters), list(cfg.deconv_kernels))
         self.register_buffer("points_grid", make_points_grid(GRID_SIZE), persistent=False)   # [1,2,441]
         self.maf_extractor = nn.ModuleList(MAFExtractor(list(cfg.mlp_dim)) for _ in range(self.n_iter))
         n_points = [GRID_SIZE ** 2] + [len(self.vertex_ids)] * (self.n_iter - 1)
@@ -57,59 +57,44 @@ class PyMAF(ParametricBodyModel):
             feat = self.deconv_layers[i](feat)
         return feat
 
-    def sampling_points(self, t: int, out: dict[str, torch.Tensor], cam: torch.Tensor,
-                        dmap: torch.Tensor | None = None) -> torch.Tensor:
-        """X_t [B,N,2]: the 21×21 grid for t = 0, else Π(M̃_t) = the 431 vertices of ``out`` projected with the
-        detached camera (spec §1.10). ``dmap`` [431,6890] reproduces the official dense down-sampling."""
-        b = cam.shape[0]
+    def sampling_points(self, t: int, verts: torch.Tensor | None, cam: torch.Tensor) -> torch.Tensor:
+        """X_t [B,N,2]: the 21×21 grid for t = 0, else Π(M̃_t) = ``verts`` (the 431 vertices of Θ_t, [B,431,3])
+        projected with the detached camera (spec §1.10)."""
         if t == 0:
-            return self.points_grid.transpose(1, 2).expand(b, -1, -1)
-        if dmap is not None:
-            verts = torch.matmul(dmap.to(out["verts"].dtype), out["verts"].detach())
-        else:
-            verts = self.downsampled_verts(out).detach()
+            return self.points_grid.transpose(1, 2).expand(cam.shape[0], -1, -1)
         with torch.autocast(device_type=cam.device.type, enabled=False):
             return project_crop(verts, cam.to(verts.dtype))
 
-    def forward(self, images: torch.Tensor, full_outputs: bool = False, reference: bool = False,
-                dmap: torch.Tensor | None = None) -> dict[str, list]:
+    def forward(self, images: torch.Tensor, full_outputs: bool = False) -> dict[str, list]:
         """Run the mesh alignment feedback loop (paper Eq. 3).
 
         images: [B,3,224,224]. Returns ``{'smpl_out': [out_0, ..., out_T], 'dp_out': [iuv] or []}``:
-        out_0 is the mean-parameter output, out_{t+1} the output of regressor t (keys: ``smpl_head`` docs).
+        out_0 is the mean-parameter output, out_{t+1} the output of regressor t (keys: ``body_output`` docs).
 
         * training mode, or ``full_outputs=True``: every out is a full dict, and ``dp_out`` holds the IUV maps
           (when the model has a ``dp_head``);
         * eval mode (default): the intermediate outs are *sparse* (parameters, ``rotmat``, ``verts_431``), the last
-          one is full, and the IUV head is skipped (``dp_out == []``);
-        * ``reference=True``: the straightforward official computation (spec §1.10, §8): the SMPL layer (smplx) on
-          the mean parameters for every sample and at every iteration, the IUV head always, and the dense
-          ``dmap`` [431,6890] down-sampling when given. Same numbers; used as the baseline and in tests.
+          one is full, and the IUV head is skipped (``dp_out == []``).
 
-        Outside ``reference`` the meshes come from :class:`~pymaf.model.smpl_head.FastLBS` (the same skinning,
-        compile-friendly), also in training; out_0 is always the precomputed mean output (expanded views).
+        The meshes come from :class:`~pymaf.model.body_output.FastLBS` (the SMPL skinning, compile-friendly), also
+        in training; out_0 is the precomputed mean output (expanded views). The straightforward official
+        computation (same numbers) is :func:`pymaf.model.reference.reference_forward`.
         """
-        full = self.training or full_outputs or reference
+        full = self.training or full_outputs
         b = images.shape[0]
-        feat, _ = self.feature_extractor(images)                      # layer4 map [B,2048,7,7]
-        if reference:
-            out = self.full_output(*(p.expand(b, -1) for p in (self.init_pose, self.init_shape, self.init_cam)),
-                                   smpl_layer=True)
-        else:
-            out = self.mean_output(b)                                 # Θ_0: mean parameters, precomputed mesh
+        feat, _ = self.feature_extractor(images)                      # backbone map [B,C,7,7]
+        out = self.mean_output(b)                                     # Θ_0: mean parameters, precomputed mesh
         smpl_out = [out]
         for t in range(self.n_iter):
             feat = self.deconv_stage(t, feat)                         # φ_s^t
             pose, shape, cam = (out["pred_pose"].detach(), out["pred_shape"].detach(),
                                 out["pred_cam"].detach())             # Θ_t, detached (spec §1.10)
-            points = self.sampling_points(t, out, cam, dmap)          # X_t = grid, or Π(M̃_t) for t > 0
+            verts = self.downsampled_verts(out).detach() if t else None   # M̃_t [B,431,3]
+            points = self.sampling_points(t, verts, cam)              # X_t = grid, or Π(M̃_t) for t > 0
             phi = self.maf_extractor[t](feat, points)                 # φ_p^t = f(F(φ_s^t, X_t))
             pose, shape, cam = self.regressor[t](phi, pose, shape, cam)   # Θ_{t+1} = Θ_t + R_t(Θ_t, φ_p^t)
-            last = t == self.n_iter - 1
-            if full or last:
-                out = self.full_output(pose, shape, cam, smpl_layer=reference)
-            else:
-                out = self.sparse_output(pose, shape, cam)
+            full_t = full or t == self.n_iter - 1
+            out = self.full_output(pose, shape, cam) if full_t else self.sparse_output(pose, shape, cam)
             smpl_out.append(out)
         dp_out = [self.dp_head(feat)] if (self.dp_head is not None and full) else []
         return {"smpl_out": smpl_out, "dp_out": dp_out}

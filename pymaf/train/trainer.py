@@ -69,11 +69,11 @@ def gt_smpl(smpl: nn.Module, pose: Tensor, betas: Tensor, lbs: nn.Module | None 
     """GT SMPL output from axis-angle pose [B,72] and betas [B,10]: ``SMPLOutput`` (vertices [B,6890,3],
     joints [B,49,3], smpl_joints [B,24,3]) of the layer ``smpl``.
 
-    Skinned with :class:`~pymaf.model.smpl_head.FastLBS` (the model's own skinning: the same values as the
+    Skinned with :class:`~pymaf.model.body_output.FastLBS` (the model's own skinning: the same values as the
     smplx layer up to float rounding, without smplx's per-joint host syncs). ``lbs``: a ``FastLBS(smpl, None)``
     built once by the caller (the trainer); None builds one for this call."""
     from pymaf.body.smpl import SMPLOutput
-    from pymaf.model.smpl_head import FastLBS, joints49
+    from pymaf.model.body_output import FastLBS, joints49
     if lbs is None:
         lbs = FastLBS(smpl, None)
     dtype = smpl.v_template.dtype
@@ -146,7 +146,7 @@ class Trainer:
         body = resolve_body_files(self.data_root)
         self.smpl = build_smpl(body).to(self.device).eval()
         self.renderer = IUVRenderer(body.uv_processed, size=cfg.model.dp_heatmap_size).to(self.device)
-        from pymaf.model.smpl_head import FastLBS
+        from pymaf.model.body_output import FastLBS
         self.gt_lbs = FastLBS(self.smpl, None).to(self.device)   # GT meshes without smplx's host syncs
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True                  # fixed 224² input: autotune the convolutions
