@@ -15,7 +15,8 @@ a *known* redundant entry of the official layout (spec §10.10-10.11), which is 
   one shared, non-persistent SMPL layer built from the data root;
 * ``maf_extractor.k.Dmap``: verified to select exactly our 431 vertex ids, then skipped (we index);
 * ``points_grid``: verified equal to our 21×21 grid, then skipped (a non-persistent constant here);
-* ``regressor.0.init_*`` are loaded as our ``init_*``; ``regressor.{1,2}.init_*`` are verified identical and skipped.
+* ``regressor.0.init_*`` are our ``init_*`` (:func:`own_names`); ``regressor.{1,2}.init_*`` are verified identical
+  and skipped.
 
 Anything else missing, unexpected or mis-shaped raises :class:`CheckpointError` listing the names.
 """
@@ -35,6 +36,8 @@ import torch
 from torch import nn
 
 from pymaf.errors import CheckpointError, MissingFileError, write_error  # CheckpointError re-exported here
+from pymaf.model.backbone import infer_backbone
+from pymaf.model.hmr import HMR
 
 log = logging.getLogger("pymaf")
 
@@ -145,11 +148,15 @@ def read_checkpoint(path_or_state: Any, trusted: bool = False) -> tuple[dict[str
 
 
 def own_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The state dict with SPIN's flat HMR names (``conv1.weight``, ``layer1.0...``, ``fc1.weight``, ``decpose.*``)
-    renamed to ours (``feature_extractor.conv1.weight``, ``regressor.fc1.weight``, ...); other names unchanged
-    (the official PyMAF names are ours already)."""
-    return {f"{_SPIN_PARENT[k.split('.')[0]]}.{k}" if k.split(".")[0] in _SPIN_PARENT else k: v
-            for k, v in state.items()}
+    """The state dict under our names: SPIN's flat HMR names (``conv1.weight``, ``layer1.0...``, ``fc1.weight``,
+    ``decpose.*``) -> ``feature_extractor.conv1.weight``, ``regressor.fc1.weight``, ...; the official
+    ``regressor.0.init_*`` -> ``init_*`` (unless the file has ``init_*`` too); every other name unchanged."""
+    def rename(k: str) -> str:
+        init = _INIT.match(k)
+        if init and init.group(1) == "0" and f"init_{init.group(2)}" not in state:
+            return f"init_{init.group(2)}"
+        return f"{_SPIN_PARENT[k.split('.')[0]]}.{k}" if k.split(".")[0] in _SPIN_PARENT else k
+    return {rename(k): v for k, v in state.items()}
 
 
 def checkpoint_arch(state: dict[str, torch.Tensor], meta: dict[str, Any] | None = None) -> str:
@@ -167,10 +174,8 @@ def checkpoint_arch(state: dict[str, torch.Tensor], meta: dict[str, Any] | None 
 def infer_model_config(state: dict[str, torch.Tensor], meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """ModelConfig fields implied by a state dict (arch, backbone when recognised, n_iter, mlp_dim, deconv_*,
     aux_supv_on)."""
-    from pymaf.model.backbone import infer_backbone
-
     arch = checkpoint_arch(state, meta)
-    backbone = infer_backbone(own_names(state) if arch == "hmr" else state)
+    backbone = infer_backbone(own_names(state))
     found = {"arch": arch, **({"backbone": backbone} if backbone else {})}
     if arch == "hmr":
         return found
@@ -222,8 +227,6 @@ def load_checkpoint(model: nn.Module, path_or_state: Any, trusted: bool = False)
     net = bare_network(model)
     state, meta = read_checkpoint(path_or_state, trusted)
     own = net.state_dict()
-    from pymaf.model.hmr import HMR
-
     try:
         file_arch = checkpoint_arch(state, meta)
     except CheckpointError:
@@ -232,15 +235,11 @@ def load_checkpoint(model: nn.Module, path_or_state: Any, trusted: bool = False)
     if file_arch is not None and file_arch != model_arch:
         raise CheckpointError(f"{meta['_name']} holds a '{file_arch}' network but the model is '{model_arch}' "
                               f"(build it with model.arch='{file_arch}', or let pymaf.load_model infer it)")
-    if meta.get("format") == FORMAT:
-        report = LoadReport("pymaf")
-    elif any(_SMPL.match(k) or _DMAP.match(k) for k in state) or "points_grid" in state:
-        report = LoadReport("official-pymaf")
-    elif "conv1.weight" in state and "fc1.weight" in state:
-        report = LoadReport("spin-hmr")
-    else:
-        report = LoadReport("state-dict")
-    state = own_names(state) if model_arch == "hmr" else state
+    official = any(_SMPL.match(k) or _DMAP.match(k) for k in state) or "points_grid" in state
+    spin = "conv1.weight" in state and "fc1.weight" in state
+    report = LoadReport("pymaf" if meta.get("format") == FORMAT else "official-pymaf" if official
+                        else "spin-hmr" if spin else "state-dict")
+    state = own_names(state)
     use: dict[str, torch.Tensor] = {}
     unexpected: list[str] = []
     for key, value in state.items():
@@ -257,18 +256,12 @@ def load_checkpoint(model: nn.Module, path_or_state: Any, trusted: bool = False)
                     not torch.allclose(value.float().cpu(), net.points_grid.float().cpu(), atol=1e-6):
                 raise CheckpointError("points_grid in the checkpoint differs from the model's 21x21 'ij' grid (§1.4)")
             report.skipped[key] = "official points_grid, verified equal to our constant grid (§1.4)"
-        elif init and f"init_{init.group(2)}" in own:
-            first = f"regressor.0.init_{init.group(2)}"
-            if init.group(1) == "0":
-                if f"init_{init.group(2)}" in state:
-                    unexpected.append(key)
-                else:
-                    use[f"init_{init.group(2)}"] = value
-            elif first in state and not torch.equal(value, state[first]):
-                raise CheckpointError(f"{key} differs from {first}: cannot map the official per-regressor mean "
-                                      "parameters onto one init_* buffer")
-            else:
-                report.skipped[key] = "official copy of regressor.0.init_* (unused by the official forward)"
+        elif init and init.group(1) != "0" and f"init_{init.group(2)}" in own:
+            first = f"init_{init.group(2)}"
+            if first in state and not torch.equal(value, state[first]):
+                raise CheckpointError(f"{key} differs from regressor.0.{first}: cannot map the official "
+                                      "per-regressor mean parameters onto one init_* buffer")
+            report.skipped[key] = "official copy of regressor.0.init_* (unused by the official forward)"
         else:
             unexpected.append(key)
     missing = sorted(set(own) - set(use))
@@ -355,8 +348,6 @@ def save_model_checkpoint(path: str | os.PathLike, model: nn.Module, extra: dict
     """Write ``{'format', 'version', 'arch', 'model': state_dict, **extra}`` atomically (temp file in the same
     folder, fsync, ``os.replace``). The state dict holds no SMPL arrays (they are non-persistent buffers).
     ``extra``: anything torch.save can store with weights_only loading (optimizer state, step, config dict)."""
-    from pymaf.model.hmr import HMR
-
     net = bare_network(model)
     extra = dict(extra or {})
     clash = sorted({"format", "version", "arch", "model"} & set(extra))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import OrderedDict
 from functools import partial
 from pathlib import Path
 
@@ -26,25 +27,22 @@ from pymaf.errors import ConfigError, MissingFileError
 log = logging.getLogger("pymaf")
 
 TRUNK_CHILDREN = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
-LEGACY_FILES = {50: ("resnet50-19c8e357.pth",)}   # older torchvision name of the same V1 file
 
 
-class ResNetTrunk(nn.Module):
+class ResNetTrunk(nn.Sequential):
     """torchvision ResNet-``depth`` without ``fc``: images [B,3,224,224] -> (layer4 map [B,C,7,7], mean [B,C]),
     C = 512 (18, 34) or 2048 (50, 101, 152). The official AvgPool2d(7) equals the spatial mean of the 7×7 map."""
 
     def __init__(self, depth: int) -> None:
-        super().__init__()
         net = getattr(torchvision.models, f"resnet{depth}")(weights=None)
-        for name in TRUNK_CHILDREN:
-            self.add_module(name, getattr(net, name))
+        super().__init__(OrderedDict((name, getattr(net, name)) for name in TRUNK_CHILDREN))
         self.out_channels = net.fc.in_features
         self.imagenet_url = getattr(torchvision.models, f"ResNet{depth}_Weights").IMAGENET1K_V1.url
-        self.imagenet_files = (self.imagenet_url.rsplit("/", 1)[-1],) + LEGACY_FILES.get(depth, ())
+        self.imagenet_files = (self.imagenet_url.rsplit("/", 1)[-1],) + \
+            (("resnet50-19c8e357.pth",) if depth == 50 else ())            # older torchvision name, same V1 file
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        x = super().forward(x)
         return x, x.mean(dim=(2, 3))
 
 
@@ -64,9 +62,9 @@ def infer_backbone(state: dict[str, torch.Tensor], prefix: str = "feature_extrac
     of layer2/layer3 blocks), or None when it is none of them."""
     def blocks(layer: str) -> int:
         return len({k[len(prefix):].split(".")[1] for k in state if k.startswith(f"{prefix}{layer}.")})
-    bottleneck = f"{prefix}layer1.0.conv3.weight" in state
+    key = (f"{prefix}layer1.0.conv3.weight" in state, blocks("layer2"), blocks("layer3"))   # bottleneck?, counts
     return {(False, 2, 2): "resnet18", (False, 4, 6): "resnet34", (True, 4, 6): "resnet50",
-            (True, 4, 23): "resnet101", (True, 8, 36): "resnet152"}.get((bottleneck, blocks("layer2"), blocks("layer3")))
+            (True, 4, 23): "resnet101", (True, 8, 36): "resnet152"}.get(key)
 
 
 def find_imagenet_weights(backbone: nn.Module, data_root: str | os.PathLike | None = None) -> Path:

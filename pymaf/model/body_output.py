@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pymaf.body.joints import H36M_TO_J14, IDX431
+from pymaf.body.joints import H36M_TO_J14
 from pymaf.geometry import project_crop, rot6d_to_rotmat, rotmat_to_axis_angle
 
 FULL_KEYS = ("theta", "verts", "kp_2d", "kp_3d", "smpl_kp_3d", "rotmat", "pred_cam", "pred_shape", "pred_pose")
@@ -132,10 +132,6 @@ def _no_autocast(t: torch.Tensor):
     return torch.autocast(device_type=t.device.type, enabled=False)
 
 
-def _refresh_after_load(module: "ParametricBodyModel", incompatible_keys) -> None:
-    module.refresh_mean_output()
-
-
 class ParametricBodyModel(nn.Module):
     """Base of PyMAF and HMR: Θ_0 (the mean parameters), the shared SMPL layer and the output dicts.
 
@@ -161,7 +157,7 @@ class ParametricBodyModel(nn.Module):
         for key in ("theta", "verts", "kp_2d", "kp_3d", "smpl_kp_3d", "rotmat"):
             self.register_buffer(f"mean_{key}", torch.empty(0), persistent=False)
         self.refresh_mean_output()
-        self.register_load_state_dict_post_hook(_refresh_after_load)
+        self.register_load_state_dict_post_hook(lambda module, incompatible_keys: module.refresh_mean_output())
 
     # ----------------------------------------------------------------------------------- mean parameters
     @torch.no_grad()
@@ -186,8 +182,7 @@ class ParametricBodyModel(nn.Module):
         same skinning with :class:`FastLBS` and assembles the 49 joints of §2.1-2.2 from the layer's arrays.
         """
         with _no_autocast(pose):
-            dtype = self.smpl.v_template.dtype
-            pose, shape, cam = pose.to(dtype), shape.to(dtype), cam.to(dtype)
+            pose, shape, cam = (x.to(self.smpl.v_template.dtype) for x in (pose, shape, cam))
             b = pose.shape[0]
             rotmat = rot6d_to_rotmat(pose.reshape(b, 24, 6))
             if smpl_layer:
@@ -204,8 +199,7 @@ class ParametricBodyModel(nn.Module):
     def sparse_output(self, pose: torch.Tensor, shape: torch.Tensor, cam: torch.Tensor) -> dict[str, torch.Tensor]:
         """Parameters plus the down-sampled mesh ``verts_431`` [B,431,3] only (intermediate iterations at inference)."""
         with _no_autocast(pose):
-            dtype = self.smpl.v_template.dtype
-            pose, shape, cam = pose.to(dtype), shape.to(dtype), cam.to(dtype)
+            pose, shape, cam = (x.to(self.smpl.v_template.dtype) for x in (pose, shape, cam))
             rotmat = rot6d_to_rotmat(pose.reshape(pose.shape[0], 24, 6))
             return {"pred_cam": cam, "pred_shape": shape, "pred_pose": pose, "rotmat": rotmat,
                     "verts_431": self.lbs.subset(shape, rotmat)}
@@ -225,8 +219,3 @@ class ParametricBodyModel(nn.Module):
     def lsp14_joints(self, verts: torch.Tensor) -> torch.Tensor:
         """The 14 LSP-order evaluation joints ``h36m_joints(verts)[:, H36M_TO_J14]`` [B,14,3] (not pelvis-centred)."""
         return self.h36m_joints(verts)[:, H36M_TO_J14]
-
-
-def default_vertex_ids() -> torch.Tensor:
-    """Appendix A: the 431 vertices GraphCMR's Dmap selects, as int64 [431]."""
-    return torch.tensor(IDX431, dtype=torch.long)

@@ -29,9 +29,8 @@ def build_model(cfg, body_files, data_root: str | os.PathLike | None = None) -> 
         raise ValueError(f"model.arch must be 'pymaf' or 'hmr', got {cfg.arch!r}")
     smpl = build_smpl(body_files, "neutral")
     mean_params = load_mean_params(body_files.mean_params)
-    vertex_ids = None
-    if body_files.mesh_downsampling is not None:
-        vertex_ids = load_mesh_downsampling(body_files.mesh_downsampling)
+    ids_file = body_files.mesh_downsampling
+    vertex_ids = load_mesh_downsampling(ids_file) if ids_file is not None else None   # None: Appendix A's
     backbone, channels = build_backbone(cfg)
     weights = cfg.backbone_weights
     if weights:

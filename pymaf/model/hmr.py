@@ -6,7 +6,6 @@ IEF iterations share weights and the state is *not* detached.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -23,8 +22,8 @@ class HMR(ParametricBodyModel):
     """
 
     def __init__(self, smpl: nn.Module, mean_params: dict, backbone: nn.Module, backbone_channels: int,
-                 n_iter: int = 3, vertex_ids: torch.Tensor | np.ndarray | list | None = None) -> None:
-        super().__init__(smpl, mean_params, vertex_ids)
+                 n_iter: int = 3) -> None:
+        super().__init__(smpl, mean_params, None)                   # no sampled mesh: no sparse LBS
         if n_iter < 1:
             raise ValueError(f"model.hmr_iters must be >= 1, got {n_iter}")
         self.n_iter = int(n_iter)

@@ -14,9 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from pymaf.body.joints import IDX431
 from pymaf.geometry import project_crop
 
-from .body_output import ParametricBodyModel, default_vertex_ids
+from .body_output import ParametricBodyModel
 from .iuv_head import IUVHead
 from .maf_extractor import MAFExtractor
 from .pyramid import make_deconv_layers, make_points_grid, stage_slices
@@ -38,8 +39,7 @@ class PyMAF(ParametricBodyModel):
 
     def __init__(self, cfg, smpl: nn.Module, mean_params: dict, backbone: nn.Module, backbone_channels: int,
                  vertex_ids: torch.Tensor | np.ndarray | list | None = None) -> None:
-        ids = default_vertex_ids() if vertex_ids is None else vertex_ids
-        super().__init__(smpl, mean_params, ids)
+        super().__init__(smpl, mean_params, IDX431 if vertex_ids is None else vertex_ids)   # Appendix A default
         self.n_iter = int(cfg.n_iter)
         self.stages = stage_slices(self.n_iter, len(cfg.deconv_filters))
         self.feature_extractor = backbone
@@ -53,9 +53,7 @@ class PyMAF(ParametricBodyModel):
     def deconv_stage(self, t: int, feat: torch.Tensor) -> torch.Tensor:
         """φ_s^t: apply the deconv blocks of iteration t (spec §1.3) to the previous map (not detached)."""
         start, stop = self.stages[t]
-        for i in range(start, stop):
-            feat = self.deconv_layers[i](feat)
-        return feat
+        return self.deconv_layers[start:stop](feat)
 
     def sampling_points(self, t: int, verts: torch.Tensor | None, cam: torch.Tensor) -> torch.Tensor:
         """X_t [B,N,2]: the 21×21 grid for t = 0, else Π(M̃_t) = ``verts`` (the 431 vertices of Θ_t, [B,431,3])
@@ -81,20 +79,16 @@ class PyMAF(ParametricBodyModel):
         computation (same numbers) is :func:`pymaf.model.reference.reference_forward`.
         """
         full = self.training or full_outputs
-        b = images.shape[0]
         feat, _ = self.feature_extractor(images)                      # backbone map [B,C,7,7]
-        out = self.mean_output(b)                                     # Θ_0: mean parameters, precomputed mesh
+        out = self.mean_output(images.shape[0])                       # Θ_0: mean parameters, precomputed mesh
         smpl_out = [out]
         for t in range(self.n_iter):
             feat = self.deconv_stage(t, feat)                         # φ_s^t
-            pose, shape, cam = (out["pred_pose"].detach(), out["pred_shape"].detach(),
-                                out["pred_cam"].detach())             # Θ_t, detached (spec §1.10)
+            pose, shape, cam = (out[k].detach() for k in ("pred_pose", "pred_shape", "pred_cam"))  # Θ_t (§1.10)
             verts = self.downsampled_verts(out).detach() if t else None   # M̃_t [B,431,3]
             points = self.sampling_points(t, verts, cam)              # X_t = grid, or Π(M̃_t) for t > 0
             phi = self.maf_extractor[t](feat, points)                 # φ_p^t = f(F(φ_s^t, X_t))
             pose, shape, cam = self.regressor[t](phi, pose, shape, cam)   # Θ_{t+1} = Θ_t + R_t(Θ_t, φ_p^t)
-            full_t = full or t == self.n_iter - 1
-            out = self.full_output(pose, shape, cam) if full_t else self.sparse_output(pose, shape, cam)
+            out = (self.full_output if full or t == self.n_iter - 1 else self.sparse_output)(pose, shape, cam)
             smpl_out.append(out)
-        dp_out = [self.dp_head(feat)] if (self.dp_head is not None and full) else []
-        return {"smpl_out": smpl_out, "dp_out": dp_out}
+        return {"smpl_out": smpl_out, "dp_out": [self.dp_head(feat)] if (self.dp_head is not None and full) else []}

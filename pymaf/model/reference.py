@@ -27,11 +27,9 @@ def reference_forward(model: nn.Module, images: torch.Tensor, dmap: torch.Tensor
     for t in range(model.n_iter):
         feat = model.deconv_stage(t, feat)
         out = smpl_out[-1]
-        pose, shape, cam = (out["pred_pose"].detach(), out["pred_shape"].detach(), out["pred_cam"].detach())
-        verts = None
-        if t:
-            verts = out["verts"].detach()
-            verts = dmap.to(verts.dtype) @ verts if dmap is not None else verts[:, model.vertex_ids]
+        pose, shape, cam = (out[k].detach() for k in ("pred_pose", "pred_shape", "pred_cam"))
+        verts = out["verts"].detach()                                  # M̃_t: dense Dmap, or index selection
+        verts = (dmap.to(verts.dtype) @ verts if dmap is not None else verts[:, model.vertex_ids]) if t else None
         phi = model.maf_extractor[t](feat, model.sampling_points(t, verts, cam))
         smpl_out.append(model.full_output(*model.regressor[t](phi, pose, shape, cam), smpl_layer=True))
     return {"smpl_out": smpl_out, "dp_out": [model.dp_head(feat)] if model.dp_head is not None else []}

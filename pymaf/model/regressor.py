@@ -22,7 +22,6 @@ class Regressor(nn.Module):
 
     def __init__(self, feat_dim: int, hidden: int = 1024) -> None:
         super().__init__()
-        self.feat_dim = feat_dim
         self.fc1 = nn.Linear(feat_dim + NPARAM, hidden)
         self.drop1 = nn.Dropout(0.5)
         self.fc2 = nn.Linear(hidden, hidden)
