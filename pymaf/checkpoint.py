@@ -172,10 +172,12 @@ def checkpoint_arch(state: dict[str, torch.Tensor], meta: dict[str, Any] | None 
 
 
 def infer_model_config(state: dict[str, torch.Tensor], meta: dict[str, Any] | None = None) -> dict[str, Any]:
-    """ModelConfig fields implied by a state dict (arch, backbone when recognised, n_iter, mlp_dim, deconv_*,
-    aux_supv_on)."""
+    """ModelConfig fields implied by a state dict (arch, n_iter, mlp_dim, deconv_*, aux_supv_on) and the backbone:
+    the trainer's saved ``config`` names it, else it is recognised from the keys (else left to the default)."""
     arch = checkpoint_arch(state, meta)
-    backbone = infer_backbone(own_names(state))
+    saved = (meta or {}).get("config")
+    backbone = (saved.get("model") or {}).get("backbone") if isinstance(saved, dict) else None
+    backbone = backbone or infer_backbone(own_names(state))
     found = {"arch": arch, **({"backbone": backbone} if backbone else {})}
     if arch == "hmr":
         return found

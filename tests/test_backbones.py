@@ -46,6 +46,9 @@ def test_registry_names_and_imagenet_file_lookup(tmp_path, monkeypatch):
     (tmp_path / "pretrained_model" / "resnet18-f37072fd.pth").write_bytes(b"")
     assert find_imagenet_weights(trunk, tmp_path).name == "resnet18-f37072fd.pth"
     assert ResNetTrunk(50).imagenet_files == ("resnet50-0676ba61.pth", "resnet50-19c8e357.pth")
+    state = {f"feature_extractor.{k}": v for k, v in trunk.state_dict().items()} | {"regressor.fc1.weight": 0}
+    assert infer_model_config(state)["backbone"] == "resnet18"
+    assert infer_model_config(state, {"config": {"model": {"backbone": "mynet"}}})["backbone"] == "mynet"  # trainer's
 
 
 @pytest.fixture(scope="module")
