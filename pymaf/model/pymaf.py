@@ -52,8 +52,9 @@ class PyMAF(ParametricBodyModel):
 
     def deconv_stage(self, t: int, feat: torch.Tensor) -> torch.Tensor:
         """φ_s^t: apply the deconv blocks of iteration t (spec §1.3) to the previous map (not detached)."""
-        start, stop = self.stages[t]
-        return self.deconv_layers[start:stop](feat)
+        for i in range(*self.stages[t]):                              # (no Sequential slice: compile-friendly)
+            feat = self.deconv_layers[i](feat)
+        return feat
 
     def sampling_points(self, t: int, verts: torch.Tensor | None, cam: torch.Tensor) -> torch.Tensor:
         """X_t [B,N,2]: the 21×21 grid for t = 0, else Π(M̃_t) = ``verts`` (the 431 vertices of Θ_t, [B,431,3])
