@@ -104,10 +104,9 @@ def prepare_evaluation(dataset: str, data_root: Path | str, device: torch.device
     ``max_batches`` > 0: only the first ``max_batches · batch_size`` samples. ``shard`` = (rank, world size): the
     loader yields this process's slice (samples rank, rank + world, ...) of those, so that processes that add up
     their evaluators' ``totals()`` get the numbers of one process on all of them."""
-    from torch.utils.data import DataLoader
-
     from pymaf.body.files import resolve_body_files
     from pymaf.data.dataset import build_dataset
+    from pymaf.data.loader import build_loader
 
     if dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {dataset!r} (--dataset / data.eval_dataset); expected one of "
@@ -128,10 +127,8 @@ def prepare_evaluation(dataset: str, data_root: Path | str, device: torch.device
         view = torch.utils.data.Subset(ds, range(rank, n, world))
     # a private generator: starting an epoch of this loader draws nothing from the global RNG, so validation
     # during training leaves the training run's random stream (and its exact resume) untouched
-    loader: Iterable[Any] = DataLoader(view, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                                       pin_memory=dev.type == "cuda", persistent_workers=num_workers > 0,
-                                       prefetch_factor=4 if num_workers > 0 else None,
-                                       generator=torch.Generator().manual_seed(0))
+    loader = build_loader(view, batch_size=batch_size, num_workers=num_workers, pin_memory=dev.type == "cuda",
+                          generator=torch.Generator().manual_seed(0))
     return EvalSetup(dataset, ds, loader, factory, protocol, extra, body_files)
 
 
