@@ -30,14 +30,9 @@ def smpl(body_files):
 @pytest.fixture(scope="module")
 def random_model(body_files):
     """A randomly initialised PyMAF (the pipeline is tested, not the accuracy)."""
+    from pymaf import load_model
     torch.manual_seed(0)
-    try:
-        from pymaf.api import load_model
-        return load_model(checkpoint=None, data_root=str(body_files.root), device="cpu").eval()
-    except ImportError:  # api not there yet: build the network directly
-        from pymaf.config import load_config
-        from pymaf.model import build_model
-        return build_model(load_config(None, []).model, body_files).eval()
+    return load_model(checkpoint=None, data_root=str(body_files.root), device="cpu")
 
 
 class OracleModel(nn.Module):

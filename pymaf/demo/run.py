@@ -114,22 +114,13 @@ def prepare_output(path: str | Path) -> Path:
 
 
 def load_demo_model(checkpoint: Optional[str], data_root: Optional[str], device: str) -> torch.nn.Module:
-    """The regression model through ``pymaf.api.load_model`` (contract), in eval mode on ``device``.
-    Without ``pymaf.api`` (older checkouts) and without a checkpoint: a randomly initialised PyMAF."""
+    """The regression model (``pymaf.load_model``) in eval mode on ``device``; randomly initialised (and warned
+    about) without a checkpoint."""
+    from pymaf.api import load_model
     if not checkpoint:
         log.warning("no --checkpoint: the demo uses a RANDOMLY INITIALISED model, the meshes are meaningless "
                     "(pass --checkpoint FILE; summary.json records \"weights\": \"random\")")
-    try:
-        from pymaf.api import load_model
-    except ImportError:
-        if checkpoint:
-            raise
-        from pymaf.body.files import resolve_body_files
-        from pymaf.config import load_config
-        from pymaf.model import build_model
-        files = resolve_body_files(data_root)
-        return build_model(load_config(None, []).model, files, data_root).to(device).eval()
-    return load_model(checkpoint=checkpoint, data_root=data_root, device=device).eval()
+    return load_model(checkpoint=checkpoint, data_root=data_root, device=device)
 
 
 def find_smpl(model: torch.nn.Module) -> torch.nn.Module:
