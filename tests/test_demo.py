@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from pymaf.demo.run import build_parser, default_focal_length, run_demo
+from pymaf.demo.run import default_focal_length, demo_config, run_demo
 from pymaf.geometry import axis_angle_to_rotmat, crop_cam_to_full_translation, rotmat_to_axis_angle
 from pymaf.render.overlay import render_overlay
 
@@ -71,8 +71,7 @@ def _render_input(smpl_verts, faces, translation, h, w, focal):
 
 
 def _opts(tmp_path, inp, *extra):
-    return build_parser().parse_args(["--input", str(inp), "--output", str(tmp_path / "out"), "--batch-size", "4",
-                                      *extra])
+    return demo_config(["--input", str(inp), "--output", str(tmp_path / "out"), "--batch-size", "4", *extra])
 
 
 def test_overlay_covers_the_person(tmp_path, smpl):
