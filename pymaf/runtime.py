@@ -1,11 +1,9 @@
 """The runtime options (``pymaf.config.RuntimeConfig``: device, autocast, channels_last, torch.compile), applied
 in one place for training, evaluation, the demo and the benchmarks (DESIGN rule 10).
 
-``apply_runtime(model, runtime)`` returns the callable to run; keep ``model`` itself for ``state_dict`` and
-checkpoints. Autocast covers the network's forward only: SMPL and the camera math inside it stay float32
-(``pymaf.model``), and the training losses are computed outside it, in float32. bf16 and fp16 autocast run on
-the CPU as well as on CUDA (nothing is dropped silently), so ``runtime_settings`` is what ran.
-"""
+Autocast covers the network's forward only (SMPL and the camera math inside it stay float32; the training
+losses are computed outside it). bf16 and fp16 autocast run on the CPU as well as on CUDA: the RuntimeConfig
+is what ran, and reports record it (``dataclasses.asdict``)."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -40,7 +38,7 @@ def apply_runtime(model: nn.Module, runtime: Any, wrap: Callable[[nn.Module], nn
                   ) -> nn.Module:
     """Move ``model`` to ``runtime.device`` (in place; channels_last weights with ``runtime.channels_last``) and
     return ``RuntimeModel(model)``, passed through ``wrap`` (the trainer's DDP) and then ``torch.compile`` with
-    ``runtime.compile``. ``runtime``: a ``pymaf.config.RuntimeConfig``."""
+    ``runtime.compile``. ``runtime``: a ``pymaf.config.RuntimeConfig``. Keep ``model`` for ``state_dict``."""
     model.to(runtime.device)
     if runtime.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -48,9 +46,3 @@ def apply_runtime(model: nn.Module, runtime: Any, wrap: Callable[[nn.Module], nn
     if wrap is not None:
         net = wrap(net)
     return torch.compile(net) if runtime.compile else net
-
-
-def runtime_settings(runtime: Any) -> dict[str, Any]:
-    """What ``apply_runtime`` ran with, for reports: device, amp, channels_last, compile."""
-    return {"device": str(runtime.device), "amp": runtime.amp, "channels_last": bool(runtime.channels_last),
-            "compile": bool(runtime.compile)}

@@ -6,11 +6,17 @@ and avoids oversubscription). ``collate`` is torch's default: tensors are stacke
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Mapping
 
 import cv2
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+def to_device(batch: Mapping[str, Any], device: torch.device | str) -> dict[str, Any]:
+    """Tensors of a collated batch moved to ``device`` (non-blocking: from pinned memory the copy overlaps); other
+    values unchanged."""
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
 def worker_init(_: int) -> None:

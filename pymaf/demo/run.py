@@ -30,7 +30,7 @@ import logging
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Optional, get_type_hints
 
@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 import torch
 
+from pymaf.api import load_model
 from pymaf.cli import add_debug_flag, run_cli
 from pymaf.config import DemoConfig, RuntimeConfig, load_config
 from pymaf.demo.boxes import JsonBoxes, PersonDetector, full_image_box
@@ -48,7 +49,7 @@ from pymaf.demo.inputs import Frame, FrameSource, chunked
 from pymaf.demo.smoothing import PersonSmoother
 from pymaf.demo.tracking import IoUTracker
 from pymaf.geometry import crop_cam_to_full_translation, crop_cam_to_orig_cam, rotmat_to_axis_angle
-from pymaf.runtime import apply_runtime, runtime_settings
+from pymaf.runtime import apply_runtime
 
 log = logging.getLogger("pymaf")
 CROP_RES = 224
@@ -108,16 +109,6 @@ def prepare_output(path: str | Path) -> Path:
     except OSError as e:
         raise write_error(out, e) from e
     return out
-
-
-def load_demo_model(checkpoint: str, data_root: str, device: str) -> torch.nn.Module:
-    """The regression model (``pymaf.load_model``) in eval mode on ``device``; randomly initialised (and warned
-    about) without a checkpoint."""
-    from pymaf.api import load_model
-    if not checkpoint:
-        log.warning("no --checkpoint: the demo uses a RANDOMLY INITIALISED model, the meshes are meaningless "
-                    "(pass --checkpoint FILE; summary.json records \"weights\": \"random\")")
-    return load_model(checkpoint=checkpoint or None, data_root=data_root or None, device=device)
 
 
 def find_smpl(model: torch.nn.Module) -> torch.nn.Module:
@@ -208,8 +199,11 @@ def run_demo(cfg: DemoConfig, model: Optional[torch.nn.Module] = None) -> dict[s
         boxes_src = PersonDetector(cfg.detector, cfg.detector_weights, cfg.runtime.device, cfg.det_threshold)
     out = prepare_output(cfg.output)
     weights = cfg.checkpoint or ("random" if model is None else "model passed to run_demo")
+    if model is None and not cfg.checkpoint:
+        log.warning("no --checkpoint: the demo uses a RANDOMLY INITIALISED model, the meshes are meaningless "
+                    "(pass --checkpoint FILE; summary.json records \"weights\": \"random\")")
     if model is None:
-        model = load_demo_model(cfg.checkpoint, cfg.data_root, cfg.runtime.device)
+        model = load_model(cfg.checkpoint or None, cfg.data_root or None, cfg.runtime.device)
     net = apply_runtime(model.eval(), cfg.runtime)     # device, autocast, channels_last, compile
     smpl = find_smpl(model)
     faces = smpl.faces.cpu().numpy()
@@ -308,7 +302,7 @@ def run_demo(cfg: DemoConfig, model: Optional[torch.nn.Module] = None) -> dict[s
     summary = {"input": str(source.path), "kind": source.kind, "fps": source.fps, "tracked": tracked,
                "smoothed": bool(cfg.smooth and tracked), "weights": weights,
                "focal_length": cfg.focal_length or "5000*max(H,W)/224",
-               "principal_point": "image centre", "runtime": runtime_settings(cfg.runtime), **timers.report(),
+               "principal_point": "image centre", "runtime": asdict(cfg.runtime), **timers.report(),
                "skipped": source.skipped, "unmatched_bbox_keys": unmatched}
     if animations is not None:
         summary["animation"] = animations

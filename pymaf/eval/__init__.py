@@ -153,7 +153,6 @@ def evaluate(dataset: str, checkpoint: str | None, data_root: Path, *, device: s
     from pymaf import paths
     from pymaf.config import load_config
     from pymaf.eval import report
-    from pymaf.runtime import runtime_settings
 
     dev = torch.device(device)
     data_root = Path(data_root)
@@ -175,7 +174,7 @@ def evaluate(dataset: str, checkpoint: str | None, data_root: Path, *, device: s
         "dataset_file": str(npz), "dataset_sha256": report.sha256_file(npz),
         "image_root": str(paths.dataset_image_root(data_root, dataset)), "data_root": str(data_root),
         "body_model": "builtin" if body_files.builtin else "real", "batch_size": batch_size,
-        **runtime_settings(cfg.runtime), "coco_official_scores": coco_official_scores,
+        **dataclasses.asdict(cfg.runtime), "coco_official_scores": coco_official_scores,
         "extra_files": {k: {"path": str(v), "sha256": report.sha256_file(v)} for k, v in setup.extra_files.items()},
         "torch": torch.__version__,
     }

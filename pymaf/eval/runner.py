@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 import numpy as np
 import torch
 
+from pymaf.data.loader import to_device
 from pymaf.errors import DataError
 
 Predictor = Callable[[Mapping[str, Any]], Mapping[str, torch.Tensor]]
@@ -57,11 +58,6 @@ def model_predictor(model: torch.nn.Module, output: int = -1) -> Predictor:
         return res
 
     return predict
-
-
-def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
-    """Tensors of a collated batch moved to ``device`` (non-blocking); other values unchanged."""
-    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
 
 
 @dataclass

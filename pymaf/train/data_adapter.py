@@ -106,8 +106,3 @@ def iterate_epoch(loader: DataLoader, batch_sampler: Any, cfg: Config, epoch: in
 
 def sampler_state(batch_sampler: Any, epoch: int, batch_in_epoch: int) -> dict[str, Any]:
     return {**batch_sampler.state_dict(batches_done=batch_in_epoch), "epoch": epoch}
-
-
-def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    nb = device.type == "cuda"
-    return {k: v.to(device, non_blocking=nb) if torch.is_tensor(v) else v for k, v in batch.items()}

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from pymaf.api import load_model
 from pymaf.config import Config, save_config, to_dict
 from pymaf.errors import CheckpointError, ConfigError, PymafError, RunError, write_error
+from pymaf.data.loader import to_device
 from pymaf.geometry import axis_angle_to_rotmat, estimate_translation
 from pymaf.losses import compute_losses
 from pymaf.runtime import apply_runtime
@@ -400,7 +401,7 @@ class Trainer:
         try:
             while self.step < self.total_steps:
                 batch = next(it)
-                batch = dada.to_device(batch, self.device)
+                batch = to_device(batch, self.device)
                 t_data = time.perf_counter() - t_end
                 total, losses = self.train_step(batch)
                 losses = {**losses, "loss": total}     # the total that was back-propagated
