@@ -74,9 +74,9 @@ class LoadReport:
 
 
 def bare_network(model: nn.Module) -> nn.Module:
-    """The underlying network of a DDP / torch.compile / InferenceModel wrapper (any nesting of them)."""
+    """The underlying network of a DDP / torch.compile / ``pymaf.runtime.RuntimeModel`` wrapper (any nesting)."""
     while True:
-        for attr in ("module", "_orig_mod") + (("model",) if type(model).__name__ == "InferenceModel" else ()):
+        for attr in ("module", "_orig_mod"):
             inner = getattr(model, attr, None)
             if isinstance(inner, nn.Module):
                 model = inner

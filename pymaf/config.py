@@ -115,6 +115,36 @@ class EvalConfig:
 
 
 @dataclass
+class DemoConfig:
+    """``python demo.py``: every key is also a flag (``full_image`` -> ``--full-image``; ``--device`` sets
+    ``runtime.device``, default cuda when available); loaded by ``pymaf.demo.run.demo_config``."""
+    input: str = opt("", "image file, folder of images, or video file (required)")
+    output: str = opt("", "output folder, created (required)")
+    checkpoint: str = opt("", "model checkpoint; '' = random init, for testing")
+    data_root: str = opt("", "data root; '' = $PYMAF_DATA, else ./data")
+    bboxes: str = opt("", "people: JSON boxes per frame (format: pymaf/demo/boxes.py); '' = the detector")
+    full_image: bool = opt(False, "people: the whole frame is one person (official single-image behaviour)")
+    detector: str = opt("fasterrcnn", "person detector: fasterrcnn | fasterrcnn_v2 | keypointrcnn | fasterrcnn_mobilenet")
+    detector_weights: str = opt("", "detector checkpoint; '' = the torch hub cache")
+    det_threshold: float = opt(0.5, "detector person score threshold")
+    bbox_scale: float = opt(1.2, "square crop side = scale * max(w, h) of a detector/JSON box (training crops are 1.2x the tight box); --full-image uses 1.0")
+    sequence: bool = opt(False, "track people across a folder of images (videos are always tracked)")
+    batch_size: int = opt(8, "person crops per model call")
+    chunk: int = opt(16, "frames read, detected and regressed together")
+    focal_length: float = opt(0.0, "full-image focal length in pixels; 0 = 5000 * max(H, W) / 224")
+    smooth: bool = opt(False, "videos / --sequence: One-Euro filter rotations, shape and camera")
+    smooth_min_cutoff: float = opt(1.0, "smoothing cut-off in Hz; lower = smoother")
+    smooth_beta: float = opt(2.0, "smoothing speed coefficient of rotations and shape (translation: 5x); higher = less lag")
+    side_view: bool = opt(False, "also render a side view")
+    no_render: bool = opt(False, "skip overlays (exports only)")
+    save_obj: bool = opt(False, "write an OBJ mesh per person and frame")
+    official_pkl: bool = opt(False, "write output.pkl in the official layout")
+    export_bvh: bool = opt(False, "videos: a BVH animation per tracked person (SMPL skeleton, Y up, metres; pymaf/demo/animation.py)")
+    export_glb: bool = opt(False, "videos: a skinned, animated glTF 2.0 binary per tracked person (Blender, three.js)")
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
@@ -185,7 +215,7 @@ def _merge(obj: Any, data: dict[str, Any], source: str, prefix: str = "") -> Non
             setattr(obj, key, _coerce(value, tp, full, source))
 
 
-def apply_overrides(cfg: Config, overrides: list[str], source: str = "--opts") -> None:
+def apply_overrides(cfg: Any, overrides: list[str], source: str = "--opts") -> None:
     """Apply ``KEY=VALUE`` strings (dotted keys, YAML-parsed values) to ``cfg`` in place."""
     for item in overrides:
         if "=" not in item:
@@ -203,9 +233,10 @@ def apply_overrides(cfg: Config, overrides: list[str], source: str = "--opts") -
         _merge(cfg, nested, source)
 
 
-def load_config(yaml_path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Defaults, then the YAML file (if any), then the ``KEY=VALUE`` overrides."""
-    cfg = Config()
+def load_config(yaml_path: str | Path | None = None, overrides: list[str] | None = None, base: Any = None) -> Any:
+    """Defaults (``Config()``, or ``base``, e.g. a ``DemoConfig``), then the YAML file (if any), then the
+    ``KEY=VALUE`` overrides."""
+    cfg = Config() if base is None else base
     if yaml_path is not None:
         path = Path(yaml_path)
         if not path.is_file():
@@ -263,7 +294,12 @@ def _check_ranges(cfg: Config) -> None:
 
 
 def validate(cfg: Config) -> None:
-    """Allowed ranges (:data:`RANGES`) and cross-field checks that a type annotation cannot express."""
+    """Allowed ranges (:data:`RANGES`) and cross-field checks that a type annotation cannot express (a
+    ``DemoConfig``: its runtime section)."""
+    if cfg.runtime.amp not in ("none", "bf16", "fp16"):
+        raise ConfigError(f"runtime.amp must be 'none', 'bf16' or 'fp16', got {cfg.runtime.amp!r}")
+    if not isinstance(cfg, Config):
+        return
     _check_ranges(cfg)
     m = cfg.model
     if m.arch not in ("pymaf", "hmr"):
@@ -272,8 +308,6 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"model.n_iter must be 1..3, got {m.n_iter}")
     if len(m.deconv_filters) != 3 or len(m.deconv_kernels) != 3 or any(k not in (2, 3, 4) for k in m.deconv_kernels):
         raise ConfigError("model.deconv_filters/deconv_kernels must have 3 entries; kernels in {2, 3, 4}")
-    if cfg.runtime.amp not in ("none", "bf16", "fp16"):
-        raise ConfigError(f"runtime.amp must be 'none', 'bf16' or 'fp16', got {cfg.runtime.amp!r}")
     if cfg.data.crop_backend not in ("spin", "head"):
         raise ConfigError(f"data.crop_backend must be 'spin' or 'head', got {cfg.data.crop_backend!r}")
     if not cfg.data.mix_preset:
@@ -340,4 +374,4 @@ def save_config(cfg: Config, path: str | Path) -> None:
 
 __all__ = ["RESUME_SAFE_KEYS", "config_changes", "flatten",
            "Config", "ConfigError", "ModelConfig", "RuntimeConfig", "DataConfig", "LossConfig", "TrainConfig",
-           "EvalConfig", "load_config", "apply_overrides", "save_config", "describe", "to_dict"]
+           "EvalConfig", "DemoConfig", "load_config", "apply_overrides", "save_config", "describe", "to_dict"]

@@ -58,8 +58,8 @@ def time_configs(configs: list, images: torch.Tensor, iters: int, warmup: int) -
 def build_configs(model, device: torch.device, amp: str, use_compile: bool) -> list[tuple[str, object]]:
     """(name, callable) pairs; each option gets its own copy of the model."""
     from pymaf.config import RuntimeConfig
-    from pymaf.model import optimize
     from pymaf.model.reference import reference_forward
+    from pymaf.runtime import apply_runtime
 
     ids = model.vertex_ids
     dmap = torch.zeros(len(ids), model.smpl.v_template.shape[0], device=device)
@@ -72,9 +72,9 @@ def build_configs(model, device: torch.device, amp: str, use_compile: bool) -> l
     combined: dict = {}
     for name, opts in options:
         combined.update(opts)
-        configs.append((f"fast+{name}", optimize(copy.deepcopy(model), RuntimeConfig(device=str(device), **opts))))
+        configs.append((f"fast+{name}", apply_runtime(copy.deepcopy(model), RuntimeConfig(device=str(device), **opts))))
     if len(options) > 1:
-        configs.append(("fast+all", optimize(copy.deepcopy(model), RuntimeConfig(device=str(device), **combined))))
+        configs.append(("fast+all", apply_runtime(copy.deepcopy(model), RuntimeConfig(device=str(device), **combined))))
     return configs
 
 

@@ -37,7 +37,7 @@ def count_syncs(tr, batch) -> str:
 def run(cfg_overrides: list[str], data_root, steps: int, warmup: int) -> tuple[float, float, str]:
     """-> (samples/s, fraction of the step time spent waiting for data, host syncs per step)."""
     from pymaf.train import Trainer
-    from pymaf.train import data_adapter as dada
+    from pymaf.data.loader import to_device
     cfg = load_config(None, cfg_overrides)
     tr = Trainer(cfg, data_root, progress=False)
     it = tr._batches()
@@ -48,7 +48,7 @@ def run(cfg_overrides: list[str], data_root, steps: int, warmup: int) -> tuple[f
             sync()
             t0, n, t_data = time.perf_counter(), 0, 0.0
         td = time.perf_counter()
-        batch = dada.to_device(next(it), tr.device)
+        batch = to_device(next(it), tr.device)
         t_data += time.perf_counter() - td
         tr.train_step(batch)
         n += batch["img"].shape[0]

@@ -252,15 +252,15 @@ def random_model(body_files):
 def test_demo_video_exports_bvh_and_glb(tmp_path, random_model, smpl):
     """demo on a tiny 3-frame video with --export-bvh --export-glb: one BVH and one GLB per track that parse,
     with the video's frames and frame rate, and the BVH joints are the ones of the demo's params."""
-    from pymaf.demo.run import build_parser, run_demo
+    from pymaf.demo.run import demo_config, run_demo
     h, w, n, fps = 48, 64, 3, 12
     writer = cv2.VideoWriter(str(tmp_path / "my.clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
     for i in range(n):
         writer.write(np.full((h, w, 3), 60 + 40 * i, np.uint8))
     writer.release()
     out = tmp_path / "out"
-    opts = build_parser().parse_args(["--input", str(tmp_path / "my.clip.mp4"), "--output", str(out), "--full-image",
-                                      "--no-render", "--export-bvh", "--export-glb"])
+    opts = demo_config(["--input", str(tmp_path / "my.clip.mp4"), "--output", str(out), "--full-image",
+                       "--no-render", "--export-bvh", "--export-glb"])
     s = run_demo(opts, model=random_model)
     assert (out / "animation/my.clip_p000.bvh").is_file() and (out / "animation/my.clip_p000.glb").is_file()
     assert s["animation"] == [json.loads(json.dumps(e)) for e in s["animation"]]  # JSON-able
@@ -283,10 +283,10 @@ def test_demo_video_exports_bvh_and_glb(tmp_path, random_model, smpl):
 
 
 def test_animation_export_needs_a_tracked_input(tmp_path, random_model):
-    from pymaf.demo.run import build_parser, run_demo
+    from pymaf.demo.run import demo_config, run_demo
     from pymaf.errors import InputError
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((32, 32, 3), np.uint8))
-    opts = build_parser().parse_args(["--input", str(tmp_path / "a.png"), "--output", str(tmp_path / "o"),
-                                      "--full-image", "--export-bvh"])
+    opts = demo_config(["--input", str(tmp_path / "a.png"), "--output", str(tmp_path / "o"),
+                       "--full-image", "--export-bvh"])
     with pytest.raises(InputError, match="--sequence"):
         run_demo(opts, model=random_model)

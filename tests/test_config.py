@@ -55,3 +55,24 @@ def test_save_round_trip(tmp_path: Path):
 @pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parents[1].glob("configs/*.yaml")))
 def test_shipped_configs_load(path: Path):
     load_config(path)
+
+
+def test_demo_config_from_yaml_opts_and_flags(tmp_path: Path):
+    """DemoConfig: documented keys; defaults <- --cfg YAML <- --opts <- the flags given (demo.py)."""
+    from pymaf.config import DemoConfig
+    from pymaf.demo.run import demo_config
+    from pymaf.errors import InputError
+    assert all("#" in l and not l.endswith("# ") for l in describe(DemoConfig()))
+    p = tmp_path / "demo.yaml"
+    p.write_text("input: a.jpg\noutput: out\nbatch_size: 2\nchunk: 3\nruntime:\n  amp: bf16\n")
+    cfg = demo_config(["--cfg", str(p), "--opts", "chunk=5", "runtime.channels_last=true", "--batch-size", "7",
+                       "--full-image", "--device", "cpu"])
+    assert (cfg.input, cfg.output, cfg.batch_size, cfg.chunk, cfg.full_image) == ("a.jpg", "out", 7, 5, True)
+    assert (cfg.runtime.device, cfg.runtime.amp, cfg.runtime.channels_last) == ("cpu", "bf16", True)
+    assert not cfg.smooth and cfg.detector == "fasterrcnn"
+    with pytest.raises(ConfigError, match=r"--opts.*'smoth'"):
+        demo_config(["--input", "a.jpg", "--output", "o", "--opts", "smoth=true"])
+    with pytest.raises(ConfigError, match=r"runtime\.amp"):
+        demo_config(["--input", "a.jpg", "--output", "o", "--opts", "runtime.amp=fp8"])
+    with pytest.raises(InputError, match="--output is required"):
+        demo_config(["--input", "a.jpg"])

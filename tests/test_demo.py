@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from pymaf.demo.run import build_parser, default_focal_length, run_demo
+from pymaf.demo.run import default_focal_length, demo_config, run_demo
 from pymaf.geometry import axis_angle_to_rotmat, crop_cam_to_full_translation, rotmat_to_axis_angle
 from pymaf.render.overlay import render_overlay
 
@@ -30,14 +30,9 @@ def smpl(body_files):
 @pytest.fixture(scope="module")
 def random_model(body_files):
     """A randomly initialised PyMAF (the pipeline is tested, not the accuracy)."""
+    from pymaf import load_model
     torch.manual_seed(0)
-    try:
-        from pymaf.api import load_model
-        return load_model(checkpoint=None, data_root=str(body_files.root), device="cpu").eval()
-    except ImportError:  # api not there yet: build the network directly
-        from pymaf.config import load_config
-        from pymaf.model import build_model
-        return build_model(load_config(None, []).model, body_files).eval()
+    return load_model(checkpoint=None, data_root=str(body_files.root), device="cpu")
 
 
 class OracleModel(nn.Module):
@@ -76,8 +71,7 @@ def _render_input(smpl_verts, faces, translation, h, w, focal):
 
 
 def _opts(tmp_path, inp, *extra):
-    return build_parser().parse_args(["--input", str(inp), "--output", str(tmp_path / "out"), "--batch-size", "4",
-                                      *extra])
+    return demo_config(["--input", str(inp), "--output", str(tmp_path / "out"), "--batch-size", "4", *extra])
 
 
 def test_overlay_covers_the_person(tmp_path, smpl):

@@ -10,7 +10,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from pymaf.demo.boxes import DetectorUnavailable, JsonBoxes, find_detector_weights
-from pymaf.demo.crops import crop_image, make_crops, square_boxes
+from pymaf.demo.crops import make_crops, square_boxes, square_crop
 from pymaf.demo.smoothing import OneEuroFilter, RotationFilter, TranslationFilter, project_to_so3
 from pymaf.demo.tracking import IoUTracker, box_iou
 
@@ -175,7 +175,7 @@ def test_crop_geometry_maps_box_to_crop():
     img = np.zeros((60, 80, 3), np.uint8)
     img[30:32, 50:52] = (255, 0, 0)                   # red 2x2 block, centre (51, 31) in continuous coords
     c, s = square_boxes(np.array([[40, 20, 60, 40]]), scale=1.0)
-    crop = crop_image(img, c[0], s[0], res=20)        # scale 1: one image pixel = one crop pixel
+    crop = square_crop(img, c[0], s[0], res=20)       # scale 1: one image pixel = one crop pixel
     ys, xs = np.nonzero(crop[..., 0] > 128)
     assert (xs.mean() + 0.5, ys.mean() + 0.5) == pytest.approx((51 - 40, 31 - 20), abs=1e-6)
     assert crop[ys[0], xs[0]].tolist() == [255, 0, 0]  # channel order kept (RGB in, RGB out)

@@ -125,3 +125,27 @@ def test_gendered_models_load_only_where_the_data_needs_them(data_root, tmp_path
     from pymaf.eval import evaluate
     doc = evaluate("synthetic-val", None, root, num_workers=0, predictor=_stub, printer=lambda s: None)
     assert doc["metrics"]["pve"] > 0
+
+
+def test_amp_runs_on_cpu_and_the_report_records_the_runtime(data_root, tmp_path):
+    """pymaf.runtime: bf16 autocast is applied on the CPU too (not dropped), channels_last reaches the input; the
+    report's settings name the runtime that ran."""
+    from pymaf.config import RuntimeConfig, load_config
+    from pymaf.eval import evaluate, model_predictor
+    from pymaf.runtime import apply_runtime
+    seen = {}
+
+    class Probe(torch.nn.Module):
+        def forward(self, img):
+            seen.update(autocast=torch.is_autocast_enabled("cpu"), dtype=torch.get_autocast_dtype("cpu"),
+                        channels_last=img.is_contiguous(memory_format=torch.channels_last))
+            n = img.shape[0]
+            return {"smpl_out": [{"verts": torch.zeros(n, 6890, 3), "theta": torch.zeros(n, 85)}]}
+
+    predict = model_predictor(apply_runtime(Probe(), RuntimeConfig(amp="bf16", channels_last=True)))
+    predict({"img": torch.zeros(2, 3, 8, 8)})
+    assert seen == {"autocast": True, "dtype": torch.bfloat16, "channels_last": True}
+    cfg = load_config(None, ["runtime.amp=bf16", "runtime.channels_last=true"])
+    doc = evaluate("synthetic-val", None, data_root, num_workers=0, predictor=_stub, printer=lambda s: None, cfg=cfg)
+    s = doc["settings"]
+    assert (s["device"], s["amp"], s["channels_last"], s["compile"]) == ("cpu", "bf16", True, False)

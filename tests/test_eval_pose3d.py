@@ -14,14 +14,8 @@ from pymaf.eval.runner import run_evaluation
 
 
 @pytest.fixture(scope="module")
-def smpl(request):
-    from pymaf.body.smpl import SMPL, build_smpl
-    try:
-        body_files = request.getfixturevalue("body_files")
-    except ImportError:  # built-in body model not available: random SMPL-format arrays
-        from test_smpl import random_model, random_regressor
-        extra, h36m = random_regressor(9, 1), random_regressor(17, 2)
-        return {g: SMPL(random_model(i), extra, h36m).eval() for i, g in enumerate(("neutral", "male", "female"))}
+def smpl(body_files):
+    from pymaf.body.smpl import build_smpl
     return {g: build_smpl(body_files, g).eval() for g in ("neutral", "male", "female")}
 
 

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from pymaf.config import ModelConfig, RuntimeConfig
-from pymaf.model import FULL_KEYS, HMR, PyMAF, build_model, optimize
 from pymaf.checkpoint import own_names
+from pymaf.model import FULL_KEYS, HMR, PyMAF, build_model
+from pymaf.runtime import apply_runtime
 from pymaf.model.pyramid import make_points_grid
 from pymaf.model.reference import reference_forward
 
@@ -161,9 +162,9 @@ def test_runtime_options(model, images):
     """channels_last is exact; bf16 autocast keeps the SMPL part in float32 and stays close."""
     with torch.no_grad():
         ref = model(images)["smpl_out"][-1]
-        cl = optimize(model, RuntimeConfig(channels_last=True))(images)["smpl_out"][-1]
+        cl = apply_runtime(model, RuntimeConfig(channels_last=True))(images)["smpl_out"][-1]
         model.to(memory_format=torch.contiguous_format)
-        bf = optimize(model, RuntimeConfig(amp="bf16"))(images)["smpl_out"][-1]
+        bf = apply_runtime(model, RuntimeConfig(amp="bf16"))(images)["smpl_out"][-1]
     assert torch.allclose(cl["verts"], ref["verts"], atol=1e-4)
     assert bf["verts"].dtype == torch.float32
     assert (bf["verts"] - ref["verts"]).abs().max() < 0.05

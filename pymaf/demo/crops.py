@@ -27,7 +27,7 @@ def crop_affine(center: np.ndarray, side: float, res: int = 224) -> np.ndarray:
                      [0.0, a, a * (0.5 - center[1]) + res / 2 - 0.5]], dtype=np.float64)
 
 
-def crop_image(image: np.ndarray, center: np.ndarray, side: float, res: int = 224) -> np.ndarray:
+def square_crop(image: np.ndarray, center: np.ndarray, side: float, res: int = 224) -> np.ndarray:
     """One crop: image [H,W,3] uint8 -> [res,res,3] uint8 (same channel order)."""
     return cv2.warpAffine(image, crop_affine(center, side, res), (res, res), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
@@ -45,5 +45,5 @@ def make_crops(images: list[np.ndarray], centers: np.ndarray, sides: np.ndarray,
     """Crops of K people: images[k] [H,W,3] uint8 RGB (the frame of person k, may repeat) -> [K,3,res,res]."""
     if len(images) == 0:
         return torch.zeros(0, 3, res, res)
-    crops = np.stack([crop_image(im, c, s, res) for im, c, s in zip(images, centers, sides)])
+    crops = np.stack([square_crop(im, c, s, res) for im, c, s in zip(images, centers, sides)])
     return normalize_crops(crops)

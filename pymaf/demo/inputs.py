@@ -33,12 +33,6 @@ class Frame:
     image: np.ndarray  # [H,W,3] uint8 RGB
 
 
-def read_image_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file -> [H,W,3] uint8 RGB (grey converted, RGBA composited over a neutral background);
-    an unusable file raises ImageError naming it."""
-    return read_image(path)
-
-
 class FrameSource:
     """Iterates the frames of an image, a folder of images or a video.
 
@@ -85,7 +79,7 @@ class FrameSource:
         if self.kind != "video":
             for i, p in enumerate(self.files):
                 try:
-                    image = read_image_rgb(p)
+                    image = read_image(p)
                 except ImageError as e:
                     if self.kind != "folder":
                         raise

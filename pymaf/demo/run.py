@@ -10,7 +10,7 @@ Outputs under ``--output`` (``<stem>`` = image file stem, or the 6-digit frame i
 * videos (and ``--sequence``) with ``--export-bvh`` / ``--export-glb``: ``animation/<video>_p<id:03d>.bvh`` /
   ``.glb`` per tracked person (skeleton, rest offsets, rotations, root translation; Y up, metres: see
   ``pymaf.demo.animation``).
-* ``summary.json``: input, camera, counts, the timings printed at the end, ``weights`` (the checkpoint, or
+* ``summary.json``: input, camera, counts, the timings printed at the end, ``runtime`` (device, amp, ...), ``weights`` (the checkpoint, or
   ``"random"``: without ``--checkpoint`` the model is randomly initialised, which is also warned about),
   ``skipped`` (input images that could not be read, with the reason) and ``unmatched_bbox_keys``.
 
@@ -30,15 +30,17 @@ import logging
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, get_type_hints
 
 import cv2
 import numpy as np
 import torch
 
+from pymaf.api import load_model
 from pymaf.cli import add_debug_flag, run_cli
+from pymaf.config import DemoConfig, RuntimeConfig, load_config
 from pymaf.demo.boxes import JsonBoxes, PersonDetector, full_image_box
 from pymaf.errors import InputError, WriteError, write_error
 from pymaf.demo.crops import make_crops, square_boxes
@@ -46,8 +48,8 @@ from pymaf.demo.export import AnimationRecorder, OfficialPklWriter, save_obj, sa
 from pymaf.demo.inputs import Frame, FrameSource, chunked
 from pymaf.demo.smoothing import PersonSmoother
 from pymaf.demo.tracking import IoUTracker
-from pymaf.errors import InputError
 from pymaf.geometry import crop_cam_to_full_translation, crop_cam_to_orig_cam, rotmat_to_axis_angle
+from pymaf.runtime import apply_runtime
 
 log = logging.getLogger("pymaf")
 CROP_RES = 224
@@ -60,43 +62,39 @@ def default_focal_length(height: int, width: int) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="PyMAF demo: meshes, overlays and animation-ready files "
-                                "from an image, a folder of images or a video (headless).")
-    p.add_argument("--input", required=True, help="image file, folder of images, or video file")
-    p.add_argument("--output", required=True, help="output folder (created)")
-    p.add_argument("--checkpoint", default=None, help="model checkpoint (default: random init, for testing)")
-    p.add_argument("--data-root", default=None, help="data root (default $PYMAF_DATA, else ./data)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    src = p.add_argument_group("people (default: the detector)")
-    src.add_argument("--bboxes", default=None, help="JSON boxes per frame (format: pymaf/demo/boxes.py)")
-    src.add_argument("--full-image", action="store_true", help="the whole frame is one person (official "
-                     "single-image behaviour)")
-    src.add_argument("--detector", default="fasterrcnn", help="fasterrcnn | fasterrcnn_v2 | keypointrcnn | fasterrcnn_mobilenet")
-    src.add_argument("--detector-weights", default=None, help="detector checkpoint (default: torch hub cache)")
-    src.add_argument("--det-threshold", type=float, default=0.5, help="detector person score threshold")
-    src.add_argument("--bbox-scale", type=float, default=1.2, help="square crop side = scale * max(w, h) of a "
-                     "detector/JSON box (training crops are 1.2x the tight box); --full-image uses 1.0")
-    src.add_argument("--sequence", action="store_true", help="track people across a folder of images "
-                     "(videos are always tracked)")
-    p.add_argument("--batch-size", type=int, default=8, help="person crops per model call")
-    p.add_argument("--chunk", type=int, default=16, help="frames read, detected and regressed together")
-    p.add_argument("--focal-length", type=float, default=None, help="full-image focal length in pixels "
-                   "(default 5000 * max(H, W) / 224)")
-    sm = p.add_argument_group("smoothing (videos / --sequence)")
-    sm.add_argument("--smooth", action="store_true", help="One-Euro filter rotations, shape and camera")
-    sm.add_argument("--smooth-min-cutoff", type=float, default=1.0, help="Hz; lower = smoother")
-    sm.add_argument("--smooth-beta", type=float, default=2.0, help="speed coefficient of rotations and shape (translation: 5x); higher = less lag")
-    out = p.add_argument_group("outputs")
-    out.add_argument("--side-view", action="store_true", help="also render a side view")
-    out.add_argument("--no-render", action="store_true", help="skip overlays (exports only)")
-    out.add_argument("--save-obj", action="store_true", help="write an OBJ mesh per person and frame")
-    out.add_argument("--official-pkl", action="store_true", help="write output.pkl in the official layout")
-    out.add_argument("--export-bvh", action="store_true", help="videos: a BVH animation per tracked person "
-                     "(SMPL skeleton, Y up, metres; pymaf/demo/animation.py)")
-    out.add_argument("--export-glb", action="store_true", help="videos: a skinned, animated glTF 2.0 binary "
-                     "per tracked person (Blender, three.js)")
+    """``demo.py``'s flags: one per :class:`~pymaf.config.DemoConfig` key (``--full-image`` for ``full_image``),
+    ``--device`` (``runtime.device``), ``--cfg`` (a YAML file of DemoConfig keys) and ``--opts KEY=VALUE``."""
+    p = argparse.ArgumentParser(description="PyMAF demo: meshes, overlays and animation-ready files from an "
+                                "image, a folder of images or a video (headless).", argument_default=argparse.SUPPRESS)
+    hints = get_type_hints(DemoConfig)
+    for f in fields(DemoConfig):
+        tp = hints[f.name]
+        if not is_dataclass(tp):
+            shown = f" (default: {f.default})" if f.default not in ("", False) else ""
+            p.add_argument("--" + f.name.replace("_", "-"), help=(f.metadata["help"] + shown).replace("%", "%%"),
+                           **(dict(action="store_true") if tp is bool else dict(type=tp)))
+    p.add_argument("--device", help="torch device, runtime.device (default: cuda if available, else cpu)")
+    p.add_argument("--cfg", default=None, help="YAML file of demo keys (pymaf/config.py: DemoConfig)")
+    p.add_argument("--opts", nargs="*", default=[], help="demo keys KEY=VALUE after --cfg, e.g. runtime.amp=bf16 "
+                   "(the flags above are applied last)")
     add_debug_flag(p)
     return p
+
+
+def demo_config(argv: Optional[list[str]] = None) -> DemoConfig:
+    """``demo.py``'s command line -> DemoConfig: defaults (device: cuda if available), ``--cfg``, ``--opts``, then
+    the flags given."""
+    args = vars(build_parser().parse_args(argv))
+    base = DemoConfig(runtime=RuntimeConfig(device="cuda" if torch.cuda.is_available() else "cpu"))
+    cfg = load_config(args.pop("cfg"), args.pop("opts"), base=base)
+    args.pop("debug", None)
+    cfg.runtime.device = args.pop("device", cfg.runtime.device)
+    for key, value in args.items():
+        setattr(cfg, key, value)
+    for key in ("input", "output"):
+        if not getattr(cfg, key):
+            raise InputError(f"--{key} is required (or '{key}' in the --cfg file)")
+    return cfg
 
 
 def prepare_output(path: str | Path) -> Path:
@@ -111,25 +109,6 @@ def prepare_output(path: str | Path) -> Path:
     except OSError as e:
         raise write_error(out, e) from e
     return out
-
-
-def load_demo_model(checkpoint: Optional[str], data_root: Optional[str], device: str) -> torch.nn.Module:
-    """The regression model through ``pymaf.api.load_model`` (contract), in eval mode on ``device``.
-    Without ``pymaf.api`` (older checkouts) and without a checkpoint: a randomly initialised PyMAF."""
-    if not checkpoint:
-        log.warning("no --checkpoint: the demo uses a RANDOMLY INITIALISED model, the meshes are meaningless "
-                    "(pass --checkpoint FILE; summary.json records \"weights\": \"random\")")
-    try:
-        from pymaf.api import load_model
-    except ImportError:
-        if checkpoint:
-            raise
-        from pymaf.body.files import resolve_body_files
-        from pymaf.config import load_config
-        from pymaf.model import build_model
-        files = resolve_body_files(data_root)
-        return build_model(load_config(None, []).model, files, data_root).to(device).eval()
-    return load_model(checkpoint=checkpoint, data_root=data_root, device=device).eval()
 
 
 def find_smpl(model: torch.nn.Module) -> torch.nn.Module:
@@ -200,42 +179,45 @@ def _regress(model: torch.nn.Module, crops: torch.Tensor, batch_size: int, devic
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
-def _boxes_for(frames: list[Frame], opts: argparse.Namespace, boxes_src: Any) -> list[np.ndarray]:
-    if opts.full_image:
+def _boxes_for(frames: list[Frame], cfg: DemoConfig, boxes_src: Any) -> list[np.ndarray]:
+    if cfg.full_image:
         return [full_image_box(*f.image.shape[:2]) for f in frames]
     if isinstance(boxes_src, JsonBoxes):
         return [boxes_src(f.index, f.name, f.stem, f.image.shape[:2]) for f in frames]
     return boxes_src([f.image for f in frames])
 
 
-def run_demo(opts: argparse.Namespace, model: Optional[torch.nn.Module] = None) -> dict[str, Any]:
-    """Run the demo with parsed options (``build_parser``); ``model`` overrides ``--checkpoint`` loading.
+def run_demo(cfg: DemoConfig, model: Optional[torch.nn.Module] = None) -> dict[str, Any]:
+    """Run the demo with its options (``demo_config``); ``model`` overrides ``--checkpoint`` loading.
     Returns the summary (also written to ``<output>/summary.json``)."""
-    source = FrameSource(opts.input)
-    if opts.full_image and opts.bboxes:
+    source = FrameSource(cfg.input)
+    if cfg.full_image and cfg.bboxes:
         raise InputError("use either --full-image or --bboxes, not both")
-    anim = _animation_recorder(opts, source.kind == "video" or opts.sequence)  # before the slow set-up
-    boxes_src: Any = JsonBoxes(opts.bboxes) if opts.bboxes else None
-    if boxes_src is None and not opts.full_image:
-        boxes_src = PersonDetector(opts.detector, opts.detector_weights, opts.device, opts.det_threshold)
-    out = prepare_output(opts.output)
-    weights = opts.checkpoint or ("random" if model is None else "model passed to run_demo")
+    anim = _animation_recorder(cfg, source.kind == "video" or cfg.sequence)  # before the slow set-up
+    boxes_src: Any = JsonBoxes(cfg.bboxes) if cfg.bboxes else None
+    if boxes_src is None and not cfg.full_image:
+        boxes_src = PersonDetector(cfg.detector, cfg.detector_weights, cfg.runtime.device, cfg.det_threshold)
+    out = prepare_output(cfg.output)
+    weights = cfg.checkpoint or ("random" if model is None else "model passed to run_demo")
+    if model is None and not cfg.checkpoint:
+        log.warning("no --checkpoint: the demo uses a RANDOMLY INITIALISED model, the meshes are meaningless "
+                    "(pass --checkpoint FILE; summary.json records \"weights\": \"random\")")
     if model is None:
-        model = load_demo_model(opts.checkpoint, opts.data_root, opts.device)
-    model.eval()
+        model = load_model(cfg.checkpoint or None, cfg.data_root or None, cfg.runtime.device)
+    net = apply_runtime(model.eval(), cfg.runtime)     # device, autocast, channels_last, compile
     smpl = find_smpl(model)
     faces = smpl.faces.cpu().numpy()
-    tracked = source.kind == "video" or opts.sequence
+    tracked = source.kind == "video" or cfg.sequence
     tracker = IoUTracker() if tracked else None
     smoothers: dict[int, PersonSmoother] = {}
     writers = _Writers(out, source.name if source.kind == "video" else None, source.fps)
-    pkl = OfficialPklWriter() if opts.official_pkl else None
+    pkl = OfficialPklWriter() if cfg.official_pkl else None
     timers = Timers()
     focal_used: dict[str, float] = {}
     try:
-        for frames in chunked(iter(source), max(1, opts.chunk)):
+        for frames in chunked(iter(source), max(1, cfg.chunk)):
             t0 = time.perf_counter()
-            boxes = _boxes_for(frames, opts, boxes_src)
+            boxes = _boxes_for(frames, cfg, boxes_src)
             timers.detection += time.perf_counter() - t0
 
             t0 = time.perf_counter()
@@ -246,13 +228,13 @@ def run_demo(opts: argparse.Namespace, model: Optional[torch.nn.Module] = None) 
                 all_boxes.extend(b)
             K = len(owners)
             all_boxes = np.asarray(all_boxes, np.float32).reshape(K, 5)
-            centers, sides = square_boxes(all_boxes, 1.0 if opts.full_image else opts.bbox_scale)
+            centers, sides = square_boxes(all_boxes, 1.0 if cfg.full_image else cfg.bbox_scale)
             hw = np.array([frames[j].image.shape[:2] for j in owners], np.float64).reshape(K, 2)
-            focal = np.array([opts.focal_length or default_focal_length(int(h), int(w)) for h, w in hw])
-            smoothed = bool(opts.smooth and tracked)
+            focal = np.array([cfg.focal_length or default_focal_length(int(h), int(w)) for h, w in hw])
+            smoothed = bool(cfg.smooth and tracked)
             if K:
-                res = _regress(model, make_crops([frames[j].image for j in owners], centers, sides, CROP_RES),
-                               max(1, opts.batch_size), opts.device)
+                res = _regress(net, make_crops([frames[j].image for j in owners], centers, sides, CROP_RES),
+                               max(1, cfg.batch_size), cfg.runtime.device)
                 cam = res["pred_cam"].double()
                 args = (torch.from_numpy(centers), torch.from_numpy(sides), torch.from_numpy(hw))
                 trans = crop_cam_to_full_translation(cam, *args, torch.from_numpy(focal)).numpy()
@@ -262,7 +244,7 @@ def run_demo(opts: argparse.Namespace, model: Optional[torch.nn.Module] = None) 
                 if smoothed:  # causal, per track, in frame order (people are in frame order already)
                     for k in range(K):
                         f = smoothers.setdefault(int(ids[k]), PersonSmoother(
-                            source.fps, opts.smooth_min_cutoff, opts.smooth_beta))
+                            source.fps, cfg.smooth_min_cutoff, cfg.smooth_beta))
                         rotmat[k], betas[k], trans[k] = f(rotmat[k], betas[k], trans[k])
                     with torch.inference_mode():
                         R = torch.from_numpy(rotmat).float().to(smpl.faces.device)
@@ -290,7 +272,7 @@ def run_demo(opts: argparse.Namespace, model: Optional[torch.nn.Module] = None) 
                        "track_id": int(ids[k]), "frame_index": f.index, "frame_name": f.name,
                        "smoothed": smoothed}
                 save_person_npz(out / "params" / f"{f.stem}_p{int(ids[k]):03d}.npz", rec)
-                if opts.save_obj:
+                if cfg.save_obj:
                     save_obj(out / "meshes" / f"{f.stem}_p{int(ids[k]):03d}.obj", verts[k], faces)
                 if pkl is not None:
                     pkl.add(rec)
@@ -298,18 +280,18 @@ def run_demo(opts: argparse.Namespace, model: Optional[torch.nn.Module] = None) 
                     anim.add(rec)
             timers.export += time.perf_counter() - t0
 
-            if opts.no_render:
+            if cfg.no_render:
                 continue
             t0 = time.perf_counter()
             for j, f in enumerate(frames):
                 sel = [k for k in range(K) if owners[k] == j]
                 h, w = f.image.shape[:2]
-                fl = float(opts.focal_length or default_focal_length(h, w))
+                fl = float(cfg.focal_length or default_focal_length(h, w))
                 people = (verts[sel], trans[sel], [ids[k] for k in sel]) if sel else None
-                writers.write("overlay", f.stem, render_people(f.image, people, faces, fl, device=opts.device))
-                if opts.side_view:
-                    writers.write("side", f.stem, render_people(f.image, people, faces, fl, side=True,
-                                                                   device=opts.device))
+                dev = cfg.runtime.device
+                writers.write("overlay", f.stem, render_people(f.image, people, faces, fl, device=dev))
+                if cfg.side_view:
+                    writers.write("side", f.stem, render_people(f.image, people, faces, fl, side=True, device=dev))
             timers.rendering += time.perf_counter() - t0
     finally:
         writers.close()
@@ -318,28 +300,28 @@ def run_demo(opts: argparse.Namespace, model: Optional[torch.nn.Module] = None) 
     animations = anim.export(out, source.name, smpl, source.fps) if anim is not None else None
     unmatched = boxes_src.warn_unmatched() if isinstance(boxes_src, JsonBoxes) else []
     summary = {"input": str(source.path), "kind": source.kind, "fps": source.fps, "tracked": tracked,
-               "smoothed": bool(opts.smooth and tracked), "weights": weights,
-               "focal_length": "5000*max(H,W)/224" if opts.focal_length is None else opts.focal_length,
-               "principal_point": "image centre", **timers.report(), "skipped": source.skipped,
-               "unmatched_bbox_keys": unmatched}
+               "smoothed": bool(cfg.smooth and tracked), "weights": weights,
+               "focal_length": cfg.focal_length or "5000*max(H,W)/224",
+               "principal_point": "image centre", "runtime": asdict(cfg.runtime), **timers.report(),
+               "skipped": source.skipped, "unmatched_bbox_keys": unmatched}
     if animations is not None:
         summary["animation"] = animations
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     r = timers.report()
     print(f"{r['frames']} frames, {r['people']} people | detection {r['detection_fps']:.2f} fps | regression "
           f"{r['regression_fps']:.2f} fps ({r['regression_people_per_s']:.2f} people/s) | rendering "
-          f"{r['rendering_fps']:.2f} fps" + (" (skipped)" if opts.no_render else "") + f" | outputs in {out}")
+          f"{r['rendering_fps']:.2f} fps" + (" (skipped)" if cfg.no_render else "") + f" | outputs in {out}")
     return summary
 
 
-def _animation_recorder(opts: argparse.Namespace, tracked: bool) -> Optional[AnimationRecorder]:
+def _animation_recorder(cfg: DemoConfig, tracked: bool) -> Optional[AnimationRecorder]:
     """The BVH/GLB recorder for ``--export-bvh`` / ``--export-glb`` (tracked input only), else None."""
-    if not (getattr(opts, "export_bvh", False) or getattr(opts, "export_glb", False)):
+    if not (cfg.export_bvh or cfg.export_glb):
         return None
     if not tracked:
         raise InputError("--export-bvh / --export-glb animate tracked people: give a video (or a folder of "
                          "frames with --sequence)")
-    return AnimationRecorder(bvh=opts.export_bvh, glb=opts.export_glb)
+    return AnimationRecorder(bvh=cfg.export_bvh, glb=cfg.export_glb)
 
 
 def render_people(image: np.ndarray, people: Optional[tuple], faces: np.ndarray, focal_length: float,
@@ -360,11 +342,11 @@ def render_people(image: np.ndarray, people: Optional[tuple], faces: np.ndarray,
 
 def _main(argv: Optional[list[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    opts = build_parser().parse_args(argv)
-    summary = run_demo(opts)
+    cfg = demo_config(argv)
+    summary = run_demo(cfg)
     if summary["skipped"]:
         print(f"error: {len(summary['skipped'])} of {len(summary['skipped']) + summary['frames']} input images "
-              f"skipped (unreadable; listed in {Path(opts.output) / 'summary.json'}): "
+              f"skipped (unreadable; listed in {Path(cfg.output) / 'summary.json'}): "
               + ", ".join(Path(s["file"]).name for s in summary["skipped"]), file=sys.stderr)
         return 1
     return 0

@@ -9,6 +9,7 @@ writes the table/JSON.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -103,10 +104,9 @@ def prepare_evaluation(dataset: str, data_root: Path | str, device: torch.device
     ``max_batches`` > 0: only the first ``max_batches · batch_size`` samples. ``shard`` = (rank, world size): the
     loader yields this process's slice (samples rank, rank + world, ...) of those, so that processes that add up
     their evaluators' ``totals()`` get the numbers of one process on all of them."""
-    from torch.utils.data import DataLoader
-
     from pymaf.body.files import resolve_body_files
     from pymaf.data.dataset import build_dataset
+    from pymaf.data.loader import build_loader
 
     if dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {dataset!r} (--dataset / data.eval_dataset); expected one of "
@@ -127,25 +127,21 @@ def prepare_evaluation(dataset: str, data_root: Path | str, device: torch.device
         view = torch.utils.data.Subset(ds, range(rank, n, world))
     # a private generator: starting an epoch of this loader draws nothing from the global RNG, so validation
     # during training leaves the training run's random stream (and its exact resume) untouched
-    loader: Iterable[Any] = DataLoader(view, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                                       pin_memory=dev.type == "cuda", persistent_workers=num_workers > 0,
-                                       prefetch_factor=4 if num_workers > 0 else None,
-                                       generator=torch.Generator().manual_seed(0))
+    loader = build_loader(view, batch_size=batch_size, num_workers=num_workers, pin_memory=dev.type == "cuda",
+                          generator=torch.Generator().manual_seed(0))
     return EvalSetup(dataset, ds, loader, factory, protocol, extra, body_files)
 
 
-def load_predictor(checkpoint: str | None, data_root: Path, device: torch.device, cfg=None,
-                   infer_model_cfg: bool = True) -> tuple[Predictor, Any]:
+def load_predictor(checkpoint: str | None, data_root: Path, cfg, infer_model_cfg: bool = True
+                   ) -> tuple[Predictor, Any]:
     """A predictor for the network of ``checkpoint`` (None / 'none' = randomly initialised model of ``cfg``),
     built by ``pymaf.api.load_model`` (official or own checkpoints; with ``infer_model_cfg`` the architecture
-    is read from the checkpoint); returns (predictor, model)."""
+    is read from the checkpoint) and run under ``cfg.runtime`` (``pymaf.runtime``); returns (predictor, model)."""
     from pymaf.api import load_model
-    from pymaf.config import load_config
-    cfg = cfg if cfg is not None else load_config(None, [])
+    from pymaf.runtime import apply_runtime
     ckpt = None if checkpoint in (None, "", "none") else checkpoint
-    model = load_model(ckpt, data_root, device, None if (infer_model_cfg and ckpt) else cfg)
-    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(getattr(cfg.runtime, "amp", "none"))
-    return model_predictor(model, amp), model
+    model = load_model(ckpt, data_root, cfg.runtime.device, None if (infer_model_cfg and ckpt) else cfg)
+    return model_predictor(apply_runtime(model, cfg.runtime)), model
 
 
 def evaluate(dataset: str, checkpoint: str | None, data_root: Path, *, device: str = "cpu", batch_size: int = 32,
@@ -155,18 +151,20 @@ def evaluate(dataset: str, checkpoint: str | None, data_root: Path, *, device: s
              log_every: int = 50, printer: Callable[[str], None] = print) -> dict[str, Any]:
     """Evaluate on ``dataset``; prints the table and samples/s, writes the JSON report; returns it."""
     from pymaf import paths
+    from pymaf.config import load_config
     from pymaf.eval import report
 
     dev = torch.device(device)
     data_root = Path(data_root)
-    crop_backend = getattr(getattr(cfg, "data", None), "crop_backend", "spin")
+    cfg = dataclasses.replace(cfg if cfg is not None else load_config(None, []))
+    cfg.runtime = dataclasses.replace(cfg.runtime, device=str(dev))
     setup = prepare_evaluation(dataset, data_root, dev, batch_size=batch_size, num_workers=num_workers,
-                               crop_backend=crop_backend, coco_official_scores=coco_official_scores,
+                               crop_backend=cfg.data.crop_backend, coco_official_scores=coco_official_scores,
                                out_dir=out_dir)
     for why in setup.protocol.get("skipped_metrics", []):
         printer(f"skipped: {why}")
     if predictor is None:
-        predictor, _ = load_predictor(checkpoint, data_root, dev, cfg, infer_model_cfg)
+        predictor, _ = load_predictor(checkpoint, data_root, cfg, infer_model_cfg)
     printer(f"evaluating {dataset}: {len(setup.data)} samples, batch {batch_size}, device {dev}")
     res = setup.run(predictor, dev, log_every=log_every, printer=printer)
     npz = paths.dataset_npz(data_root, dataset, "eval")
@@ -175,8 +173,8 @@ def evaluate(dataset: str, checkpoint: str | None, data_root: Path, *, device: s
         "checkpoint": checkpoint or "none", "checkpoint_sha256": report.sha256_file(checkpoint),
         "dataset_file": str(npz), "dataset_sha256": report.sha256_file(npz),
         "image_root": str(paths.dataset_image_root(data_root, dataset)), "data_root": str(data_root),
-        "body_model": "builtin" if body_files.builtin else "real", "batch_size": batch_size, "device": str(dev),
-        "amp": getattr(getattr(cfg, "runtime", None), "amp", "none"), "coco_official_scores": coco_official_scores,
+        "body_model": "builtin" if body_files.builtin else "real", "batch_size": batch_size,
+        **dataclasses.asdict(cfg.runtime), "coco_official_scores": coco_official_scores,
         "extra_files": {k: {"path": str(v), "sha256": report.sha256_file(v)} for k, v in setup.extra_files.items()},
         "torch": torch.__version__,
     }

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 import numpy as np
 import torch
 
+from pymaf.data.loader import to_device
 from pymaf.errors import DataError
 
 Predictor = Callable[[Mapping[str, Any]], Mapping[str, torch.Tensor]]
@@ -38,8 +39,8 @@ class Evaluator(Protocol):
     def samples(self) -> dict[str, np.ndarray]: ...
 
 
-def model_predictor(model: torch.nn.Module, amp_dtype: torch.dtype | None = None, output: int = -1) -> Predictor:
-    """Wrap a network whose forward(img [B,3,224,224]) returns ``{'smpl_out': [out_0, ..., out_T]}`` (or one
+def model_predictor(model: torch.nn.Module, output: int = -1) -> Predictor:
+    """Wrap a network (or its ``pymaf.runtime.apply_runtime`` wrapper) whose forward(img [B,3,224,224]) returns ``{'smpl_out': [out_0, ..., out_T]}`` (or one
     output dict directly) with ``verts``, ``theta`` [B,85], ``kp_3d`` [B,49,3], into a predictor.
 
     ``output``: which ``smpl_out`` entry (§5.1: -1, the last iteration; 0 is the mean-parameter initialisation,
@@ -48,12 +49,7 @@ def model_predictor(model: torch.nn.Module, amp_dtype: torch.dtype | None = None
 
     @torch.no_grad()
     def predict(batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        img = batch["img"]
-        if amp_dtype is not None and img.device.type != "cpu":
-            with torch.autocast(img.device.type, dtype=amp_dtype):
-                out = model(img)
-        else:
-            out = model(img)
+        out = model(batch["img"])
         last = out["smpl_out"][output] if isinstance(out, Mapping) and "smpl_out" in out else out
         theta = last["theta"].float()
         res = {"verts": last["verts"].float(), "cam": theta[:, :3], "theta": theta}
@@ -62,11 +58,6 @@ def model_predictor(model: torch.nn.Module, amp_dtype: torch.dtype | None = None
         return res
 
     return predict
-
-
-def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
-    """Tensors of a collated batch moved to ``device`` (non-blocking); other values unchanged."""
-    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
 
 
 @dataclass

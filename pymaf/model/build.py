@@ -1,17 +1,14 @@
-"""Build a network from a ModelConfig and the body-model files; wrap it with the runtime speed options."""
+"""Build a network from a ModelConfig and the body-model files (the runtime options: ``pymaf.runtime``)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from .backbone import build_backbone, find_imagenet_weights, load_trunk_weights
 from .hmr import HMR
 from .pymaf import PyMAF
-
-AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def build_model(cfg, body_files, data_root: str | os.PathLike | None = None) -> nn.Module:
@@ -42,38 +39,3 @@ def build_model(cfg, body_files, data_root: str | os.PathLike | None = None) -> 
     if cfg.arch == "hmr":
         return HMR(smpl, mean_params, backbone, channels, n_iter=cfg.hmr_iters)
     return PyMAF(cfg, smpl, mean_params, backbone, channels, vertex_ids)
-
-
-class InferenceModel(nn.Module):
-    """Runs ``model`` under the runtime options: autocast (bf16/fp16 for the convolutional part; SMPL and the
-    camera math stay float32) and channels_last input. Same call signature and outputs as ``model``."""
-
-    def __init__(self, model: nn.Module, amp: str = "none", channels_last: bool = False) -> None:
-        super().__init__()
-        if amp not in AMP_DTYPES:
-            raise ValueError(f"runtime.amp must be one of {sorted(AMP_DTYPES)}, got {amp!r}")
-        self.model = model
-        self.amp = amp
-        self.channels_last = channels_last
-
-    def forward(self, images: torch.Tensor, **kwargs) -> dict[str, list]:
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        dtype = AMP_DTYPES[self.amp]
-        with torch.autocast(device_type=images.device.type, dtype=dtype, enabled=dtype is not None):
-            return self.model(images, **kwargs)
-
-
-def optimize(model: nn.Module, runtime) -> nn.Module:
-    """Move ``model`` to ``runtime.device`` and apply ``runtime.channels_last`` / ``amp`` / ``compile``.
-
-    Returns a callable module for inference; keep using ``model`` itself for ``state_dict``/checkpoints.
-    ``runtime``: ``pymaf.config.RuntimeConfig`` (device, amp 'none'|'bf16'|'fp16', channels_last, compile).
-    """
-    model.to(runtime.device)
-    if runtime.channels_last:
-        model.to(memory_format=torch.channels_last)
-    wrapped: nn.Module = InferenceModel(model, runtime.amp, runtime.channels_last)
-    if runtime.compile:
-        wrapped = torch.compile(wrapped)
-    return wrapped

@@ -82,12 +82,9 @@ def train_loader(cfg: Config, data_root: Path, info: Any) -> tuple[DataLoader, A
     sampler = MixedBatchSampler(ds.sizes, ratios, cfg.train.batch_size,
                                 batches_per_epoch=cfg.train.epoch_length or None, seed=cfg.train.seed,
                                 rank=info.rank, world_size=info.world_size)
-    cuda = cfg.runtime.device.startswith("cuda")
-    from pymaf.data.loader import worker_init
-    w = d.num_workers
-    loader = DataLoader(ds, batch_sampler=sampler, num_workers=w, generator=torch.Generator(), pin_memory=cuda,
-                        persistent_workers=w > 0, prefetch_factor=4 if w > 0 else None,
-                        worker_init_fn=worker_init if w > 0 else None)
+    from pymaf.data.loader import build_loader
+    loader = build_loader(ds, batch_sampler=sampler, num_workers=d.num_workers, generator=torch.Generator(),
+                          pin_memory=cfg.runtime.device.startswith("cuda"))
     return loader, sampler
 
 
@@ -109,8 +106,3 @@ def iterate_epoch(loader: DataLoader, batch_sampler: Any, cfg: Config, epoch: in
 
 def sampler_state(batch_sampler: Any, epoch: int, batch_in_epoch: int) -> dict[str, Any]:
     return {**batch_sampler.state_dict(batches_done=batch_in_epoch), "epoch": epoch}
-
-
-def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    nb = device.type == "cuda"
-    return {k: v.to(device, non_blocking=nb) if torch.is_tensor(v) else v for k, v in batch.items()}

@@ -16,6 +16,8 @@ import torch
 import torch.distributed as tdist
 from torch import nn
 
+from pymaf.checkpoint import bare_network
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -79,23 +81,12 @@ def sync_buffers(model: nn.Module, info: DistInfo) -> int:
     (a collective). Returns the number of buffers sent (0 when not distributed)."""
     if not info.distributed:
         return 0
-    model = unwrap(model)
+    model = bare_network(model)
     persistent = set(model.state_dict(keep_vars=True))
     bufs = [b for name, b in model.named_buffers() if name in persistent]
     for b in bufs:
         tdist.broadcast(b.data, src=0)
     return len(bufs)
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The underlying module of a DDP / torch.compile wrapper."""
-    while True:
-        if isinstance(model, nn.parallel.DistributedDataParallel):
-            model = model.module
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod  # type: ignore[assignment]
-        else:
-            return model
 
 
 def any_true(flag: bool, info: DistInfo, device: torch.device) -> bool:

@@ -23,10 +23,10 @@ COLORS = {"mpjpe": (31, 119, 180), "pa_mpjpe": (255, 127, 14)}   # RGB
 
 def initial_model(cfg: Config, data_root: Path | str) -> nn.Module:
     """The weights the trainer starts from: the same seeding, then the same constructor (tested equal)."""
+    from pymaf.api import load_model
     from pymaf.train.state import seed_everything
-    from pymaf.train.trainer import build_model
     seed_everything(cfg.train.seed)
-    return build_model(cfg, Path(data_root), torch.device("cpu")).eval()
+    return load_model(cfg.train.pretrained_checkpoint or None, Path(data_root), "cpu", cfg)
 
 
 def validation_curve(tb_dir: Path | str) -> dict[str, list[tuple[int, float]]]:

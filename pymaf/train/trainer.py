@@ -9,6 +9,7 @@ per-sample seeding).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -19,15 +20,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from pymaf.api import load_model
 from pymaf.config import Config, save_config, to_dict
 from pymaf.errors import CheckpointError, ConfigError, PymafError, RunError, write_error
+from pymaf.data.loader import to_device
 from pymaf.geometry import axis_angle_to_rotmat, estimate_translation
 from pymaf.losses import compute_losses
+from pymaf.runtime import apply_runtime
 from pymaf.train import data_adapter as dada
 from pymaf.train.dist import (DistInfo, all_reduce_sum, any_true, barrier, init_from_env, process_device,
-                             sync_buffers, unwrap, wrap_model)
+                             sync_buffers, wrap_model)
 from pymaf.train.logging import TrainLogger
-from pymaf.checkpoint import atomic_save, load_error, remove_stale_tmp
+from pymaf.checkpoint import atomic_save, bare_network, load_error, remove_stale_tmp
 from pymaf.train.state import load_state, make_state, seed_everything, set_rng_state
 
 FOCAL, CROP = 5000.0, 224.0
@@ -111,19 +115,6 @@ def render_iuv_targets(smpl: nn.Module, renderer: nn.Module, batch: dict[str, Te
     return torch.where(keep[:, None, None, None], iuv, 0.0)
 
 
-def _autocast(device: torch.device, amp: str) -> Any:
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-
-
-def build_model(cfg: Config, data_root: Path, device: torch.device) -> nn.Module:
-    """The network of ``cfg.model`` on ``device`` (``pymaf.api.load_model``; stage 2 loads
-    ``train.pretrained_checkpoint``, §3.7)."""
-    from pymaf.api import load_model
-    return load_model(checkpoint=cfg.train.pretrained_checkpoint or None, data_root=data_root,
-                      device=str(device), cfg=cfg)
-
-
 # ---------------------------------------------------------------------------------------------- the loop
 class Trainer:
     """Builds everything from a Config and runs ``fit()``. One instance per process under torchrun."""
@@ -150,10 +141,8 @@ class Trainer:
         self.gt_lbs = FastLBS(self.smpl, None).to(self.device)   # GT meshes without smplx's host syncs
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True                  # fixed 224² input: autotune the convolutions
-        self.model = build_model(cfg, self.data_root, self.device)
-        self.model.train()
-        if cfg.runtime.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        # stage 2 starts from train.pretrained_checkpoint (§3.7)
+        self.model = load_model(cfg.train.pretrained_checkpoint or None, self.data_root, self.device, cfg).train()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr, weight_decay=0.0)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.runtime.amp == "fp16")
         self.loader, self.batch_sampler = dada.train_loader(cfg, self.data_root, self.info)
@@ -167,9 +156,8 @@ class Trainer:
         self._mean_pose: dict[str, float] | None = None
         if resume:
             self._load(self.ckpt_dir / "latest.pt")
-        self.net = wrap_model(self.model, self.info, self.device, cfg.train.sync_bn)
-        if cfg.runtime.compile:
-            self.net = torch.compile(self.net)
+        self.net = apply_runtime(self.model, dataclasses.replace(cfg.runtime, device=str(self.device)),
+                                 wrap=lambda m: wrap_model(m, self.info, self.device, cfg.train.sync_bn))
         total = cfg.train.num_epochs * self.epoch_len
         self.total_steps = min(total, cfg.train.max_steps) if cfg.train.max_steps > 0 else total
         self.log = TrainLogger(self.log_dir, self.total_steps, self.step, enabled=self.info.is_main,
@@ -247,7 +235,7 @@ class Trainer:
     def save(self, name: str = "latest.pt") -> Path | None:
         if not self.info.is_main:
             return None
-        state = make_state(unwrap(self.model), self.optimizer, self.scaler, self.step, self.epoch,
+        state = make_state(bare_network(self.model), self.optimizer, self.scaler, self.step, self.epoch,
                            self.batch_in_epoch, self.best, to_dict(self.cfg),
                            dada.sampler_state(self.batch_sampler, self.epoch, self.batch_in_epoch))
         path = atomic_save(state, self.ckpt_dir / name)
@@ -307,7 +295,7 @@ class Trainer:
         keep best.pt on ``train.best_metric``; log and return (rank 0) the metrics, named as in eval.py's JSON,
         and the mean pose's."""
         from pymaf.eval import model_predictor
-        model = unwrap(self.model)
+        model = bare_network(self.model)
         try:
             m = self._validate(model_predictor(model))
             if self._mean_pose is None:  # output 0 is the mean-parameter mesh: the same for every weight
@@ -331,16 +319,12 @@ class Trainer:
     # -------------------------------------------------------------------------------- one step
     def train_step(self, batch: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
         cfg = self.cfg
-        img = batch["img"]
-        if cfg.runtime.channels_last:
-            img = img.contiguous(memory_format=torch.channels_last)
         valid = batch["has_smpl"].bool()
         iuv = (render_iuv_targets(self.smpl, self.renderer, batch, valid, self.gt_lbs) if cfg.model.aux_supv_on
                else None)
         if cfg.loss.vert_w > 0:  # §3.1-3.2: GT vertices from the GT SMPL parameters (neutral body), L1 on has_smpl
             batch = {**batch, "verts": gt_smpl(self.smpl, batch["pose"], batch["betas"], self.gt_lbs).vertices}
-        with _autocast(self.device, cfg.runtime.amp):
-            out = self.net(img)
+        out = self.net(batch["img"])                                 # under the runtime options (autocast)
         total, losses = compute_losses(out, batch, iuv, cfg.loss)     # losses in fp32
         # no finiteness check here (a host sync): fit() checks the steps since its last check on log,
         # checkpoint and validation steps and names the first non-finite one (_check_losses)
@@ -361,12 +345,11 @@ class Trainer:
             return
         from pymaf.data.dataset import denormalize_images
         from pymaf.render.overlay import render_crop_overlays
-        model = unwrap(self.model)
+        model = bare_network(self.model)
         model.eval()
         try:
             img = batch["img"][:n].float()
-            last = model(img.contiguous(memory_format=torch.channels_last) if self.cfg.runtime.channels_last
-                         else img)["smpl_out"][-1]
+            last = model(img)["smpl_out"][-1]
         finally:
             model.train()
         crops = denormalize_images(img)
@@ -418,7 +401,7 @@ class Trainer:
         try:
             while self.step < self.total_steps:
                 batch = next(it)
-                batch = dada.to_device(batch, self.device)
+                batch = to_device(batch, self.device)
                 t_data = time.perf_counter() - t_end
                 total, losses = self.train_step(batch)
                 losses = {**losses, "loss": total}     # the total that was back-propagated

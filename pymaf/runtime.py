@@ -1,0 +1,48 @@
+"""The runtime options (``pymaf.config.RuntimeConfig``: device, autocast, channels_last, torch.compile), applied
+in one place for training, evaluation, the demo and the benchmarks (DESIGN rule 10).
+
+Autocast covers the network's forward only (SMPL and the camera math inside it stay float32; the training
+losses are computed outside it). bf16 and fp16 autocast run on the CPU as well as on CUDA: the RuntimeConfig
+is what ran, and reports record it (``dataclasses.asdict``)."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from pymaf.errors import ConfigError
+
+AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class RuntimeModel(nn.Module):
+    """``module`` run under ``runtime``: channels_last input and autocast (``runtime.amp``). Same call
+    signature and outputs as ``module``: images [B,3,224,224] -> ``{'smpl_out': [...], ...}``."""
+
+    def __init__(self, module: nn.Module, runtime: Any) -> None:
+        super().__init__()
+        if runtime.amp not in AMP_DTYPES:
+            raise ConfigError(f"runtime.amp must be one of {sorted(AMP_DTYPES)}, got {runtime.amp!r}")
+        self.module, self.runtime = module, runtime
+
+    def forward(self, images: torch.Tensor, **kwargs: Any) -> Any:
+        if self.runtime.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        dtype = AMP_DTYPES[self.runtime.amp]
+        with torch.autocast(device_type=images.device.type, dtype=dtype, enabled=dtype is not None):
+            return self.module(images, **kwargs)
+
+
+def apply_runtime(model: nn.Module, runtime: Any, wrap: Callable[[nn.Module], nn.Module] | None = None
+                  ) -> nn.Module:
+    """Move ``model`` to ``runtime.device`` (in place; channels_last weights with ``runtime.channels_last``) and
+    return ``RuntimeModel(model)``, passed through ``wrap`` (the trainer's DDP) and then ``torch.compile`` with
+    ``runtime.compile``. ``runtime``: a ``pymaf.config.RuntimeConfig``. Keep ``model`` for ``state_dict``."""
+    model.to(runtime.device)
+    if runtime.channels_last:
+        model.to(memory_format=torch.channels_last)
+    net: nn.Module = RuntimeModel(model, runtime)
+    if wrap is not None:
+        net = wrap(net)
+    return torch.compile(net) if runtime.compile else net
