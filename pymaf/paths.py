@@ -7,10 +7,12 @@ registry as a table of present / missing / wrong files.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Callable
 
-from pymaf.errors import DataError, InputError
+from pymaf.errors import DataError, InputError, write_error
 
 
 class UnknownDatasetError(DataError, KeyError):
@@ -43,6 +45,30 @@ def cache_dir() -> Path:
     """Where generated files (the built-in body model) are kept: ``$PYMAF_CACHE`` or ``~/.cache/pymaf``."""
     env = os.environ.get(ENV_CACHE)
     return Path(env).expanduser() if env else Path.home() / ".cache" / "pymaf"
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object], need: str = "") -> Path:
+    """The one atomic writer: ``write(f)`` into ``.<name>.<random>.tmp`` in the same folder, fsync, ``os.replace``.
+
+    A reader never sees a half-written file and a crash leaves the previous file intact; the temporary file is
+    removed on any error. An OSError (or torch.save's RuntimeError from inline_container.cc that holds the
+    errno) becomes a :class:`pymaf.errors.WriteError` naming ``path`` (with ``need`` when the disk is full)."""
+    path, tmp = Path(path), None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
+        if isinstance(e, OSError) or (isinstance(e, RuntimeError) and "inline_container" in str(e)):
+            raise write_error(path, e, need) from e
+        raise
+    return path
 
 
 # Features that need external files (the "needed by" column of check_data.py).

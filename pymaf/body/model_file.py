@@ -1,4 +1,5 @@
-"""Read and write SMPL-format body-model files without chumpy (spec §9, §1.6).
+"""Read and write SMPL-format body-model files without chumpy (spec §9, §1.6); the project's one restricted
+unpickler (also used for SPIN-format object arrays and 3DPW sequence files, ``pymaf.data.spin_npz``).
 
 * ``load_smpl_model``: the official SMPL v1.0 ``.pkl`` (Python-2 pickles holding chumpy arrays and a
   scipy sparse ``J_regressor``) or our ``.npz``. Pickles go through ``RestrictedUnpickler``: only a
@@ -24,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pymaf.errors import BodyModelError, MissingFileError
+from pymaf.paths import atomic_write
 
 NUM_VERTS = 6890
 NUM_FACES = 13776
@@ -125,6 +127,8 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
         allowed[(mod, "frozenset")] = frozenset
         allowed[(mod, "object")] = object
         allowed[(mod, "bytearray")] = bytearray
+        allowed[(mod, "str")] = str
+        allowed[(mod, "bytes")] = bytes
     allowed[("_codecs", "encode")] = _safe_codecs_encode
     for mod in ("copy_reg", "copyreg"):
         allowed[(mod, "_reconstructor")] = _safe_reconstructor
@@ -165,9 +169,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         obj = self._allowed.get((module, name))
         if obj is None:
             raise ForbiddenGlobalError(
-                f"{self.source}: refusing to unpickle global '{module}.{name}' (not in the whitelist of "
-                "numpy arrays, scipy sparse matrices and chumpy arrays; the file may be malicious or not a "
-                "body-model file)")
+                f"{self.source}: the pickle names the global '{module}.{name}', which is not allowed (only numpy "
+                "arrays, scipy sparse matrices, chumpy arrays and plain values are read; the file may be malicious)")
         return obj
 
 
@@ -338,13 +341,8 @@ def _load_npz_keys(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 def save_smpl_npz(model: dict[str, Any], path: str | os.PathLike) -> None:
     """Validate ``model`` and write its 7 SMPL arrays to ``path`` (.npz, no pickles), atomically."""
-    path = Path(path)
     arrays = validate_smpl_model(model, str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 # ----------------------------------------------------------------------------- .npy / mesh_downsampling
