@@ -191,9 +191,7 @@ def build_dataset(data_root: Path | str, name: str, split: str = "eval", *, eft:
     Other keyword arguments go to ``BaseDataset``.
     """
     root = Path(data_root)
-    npz = paths.dataset_npz(root, name, split)
-    if eft and split == "train" and name in paths.DATASET_FILES_EFT:
-        npz = npz.with_name(paths.DATASET_FILES_EFT[name])
+    npz = paths.dataset_npz(root, name, "eft" if eft and split == "train" and paths.dataset(name).eft else split)
     kwargs.setdefault("is_train", split == "train")
     if name == "lsp":
         kwargs.setdefault("mask_root", paths.dataset_image_root(root, "upi-s1h"))
