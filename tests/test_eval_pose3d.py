@@ -19,7 +19,7 @@ def smpl(request):
     try:
         body_files = request.getfixturevalue("body_files")
     except ImportError:  # built-in body model not available: random SMPL-format arrays
-        from test_smpl import random_model, random_regressor
+        from helpers import random_model, random_regressor
         extra, h36m = random_regressor(9, 1), random_regressor(17, 2)
         return {g: SMPL(random_model(i), extra, h36m).eval() for i, g in enumerate(("neutral", "male", "female"))}
     return {g: build_smpl(body_files, g).eval() for g in ("neutral", "male", "female")}
