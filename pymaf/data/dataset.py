@@ -38,7 +38,7 @@ from pymaf.errors import DataError, ImageError, PymafError
 from pymaf.body.joints import J49_FLIP_PERM, SMPL_JOINTS_FLIP_PERM, flip_keypoints
 from pymaf.data.augment import (IDENTITY, AugmentConfig, AugmentParams, augment_joints3d, augment_pixels,
                                 augment_pose, sample_augmentation)
-from pymaf.data.crop import BACKENDS, crop_image, keypoints_to_crop
+from pymaf.data.crop import BACKENDS, crop_rotate_resize, keypoints_to_crop
 from pymaf.data.fits import apply_final_fits, load_final_fits
 from pymaf.data.images import configure_worker_threads, read_image
 from pymaf.data.spin_npz import SpinAnnotations, load_spin_npz
@@ -139,7 +139,7 @@ class BaseDataset(Dataset):
         center, scale = a.center[idx], float(a.scale[idx]) * params.scale
         res = self.img_res
         try:
-            crop = crop_image(img, center, scale, res, params.rot, self.crop_backend)
+            crop = crop_rotate_resize(img, center, scale, res, params.rot, self.crop_backend)
         except ValueError as e:
             raise DataError(f"{self.dataset_name}: sample {idx} ({self.image_path(idx)}) of {a.source}: {e}") from e
 
