@@ -42,13 +42,3 @@ def export_onnx(model: nn.Module, out_path: str | Path, batch_size: int = 1, ops
                           dynamic_axes=axes, opset_version=opset, dynamo=False)
     return out_path
 
-
-def compare_onnx(model: nn.Module, path: str | Path, images: torch.Tensor) -> dict[str, tuple[tuple[int, ...], float]]:
-    """Run the exported graph with onnxruntime (CPU) on ``images`` [B,3,224,224]: output name -> (its shape,
-    max |onnx - torch|)."""
-    import onnxruntime as ort
-    with torch.no_grad():
-        ref = ExportWrapper(model.eval())(images)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = sess.run(OUTPUT_NAMES, {"images": images.numpy()})
-    return {name: (tuple(b.shape), float(abs(a.numpy() - b).max())) for name, a, b in zip(OUTPUT_NAMES, ref, got)}

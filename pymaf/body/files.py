@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pymaf import paths
-from pymaf.errors import MissingFileError
 
 log = logging.getLogger("pymaf")
 
@@ -30,17 +29,6 @@ class BodyFiles:
     vertex_texture: Path           # vertex_texture.npy
     cube_parts: Path               # cube_parts.npy
     builtin: bool
-
-
-def require(path: Path | None, key: str) -> Path:
-    """``path`` if it exists, else a FileNotFoundError naming the file and where to get it."""
-    entry = paths.FILES[key]
-    if path is None or not Path(path).exists():
-        shown = path if path is not None else entry.rel
-        raise MissingFileError(
-            f"missing data file {shown} ({key}): get it from {entry.origin} and place it at "
-            f"<data_root>/{entry.rel}; run `python scripts/check_data.py` to see every file's status")
-    return Path(path)
 
 
 def _files_in(root: Path, builtin: bool) -> BodyFiles:

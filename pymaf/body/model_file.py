@@ -50,16 +50,20 @@ class ForbiddenGlobalError(BodyModelError, pickle.UnpicklingError):
     """A pickle named a global outside the whitelist (it could execute code)."""
 
 
-class ChumpyStub:
-    """Inert stand-in for a pickled chumpy object: keeps the class name and the pickled state."""
+class _Stub:
+    """Inert stand-in for a pickled object: nothing runs, only its constructor arguments and state are kept."""
 
-    chumpy_class = "chumpy.?"
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> "ChumpyStub":
+    def __new__(cls, *args: Any, **kwargs: Any) -> "_Stub":
         obj = object.__new__(cls)
         obj.state = {}
         obj.args = args
         return obj
+
+
+class ChumpyStub(_Stub):
+    """Inert stand-in for a pickled chumpy object: keeps the class name and the pickled state."""
+
+    chumpy_class = "chumpy.?"
 
     def __setstate__(self, state: Any) -> None:
         self.state = state if isinstance(state, dict) else {"_state": state}
@@ -68,15 +72,10 @@ class ChumpyStub:
         return f"<{self.chumpy_class} stub, keys={sorted(self.state)}>"
 
 
-class SparseStub:
+class SparseStub(_Stub):
     """Inert stand-in for a pickled scipy sparse matrix (old or new scipy module path)."""
 
     sparse_format = "csc"
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> "SparseStub":
-        obj = object.__new__(cls)
-        obj.state = {}
-        return obj
 
     def __setstate__(self, state: Any) -> None:
         if not isinstance(state, dict):
@@ -141,7 +140,7 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
 
 def _safe_reconstructor(cls: type, base: type, state: Any) -> Any:
     """`copy_reg._reconstructor` (protocol 0/1 objects) restricted to our stub classes."""
-    if not (isinstance(cls, type) and issubclass(cls, (ChumpyStub, SparseStub)) and base is object):
+    if not (isinstance(cls, type) and issubclass(cls, _Stub) and base is object):
         raise pickle.UnpicklingError(f"copy_reg._reconstructor({cls!r}, {base!r}) is not allowed")
     return cls.__new__(cls)
 

@@ -37,7 +37,7 @@ from typing import Any, BinaryIO, Mapping
 
 import numpy as np
 
-from pymaf.body.model_file import restricted_load
+from pymaf.body.model_file import load_npy_restricted, restricted_load
 from pymaf.errors import BodyModelError, DataError, MissingFileError
 from pymaf.paths import atomic_write
 
@@ -86,23 +86,13 @@ def _shape_str(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
-def load_pickle(f: BinaryIO, source: str) -> Any:
-    """Unpickle ``f`` (Python 2 pickles too) with the project's one restricted unpickler
-    (:func:`pymaf.body.model_file.restricted_load`); its errors become :class:`SpinFormatError`."""
+def load_pickle(f: BinaryIO, source: str, npy: bool = False) -> Any:
+    """Unpickle ``f`` (Python 2 pickles too; with ``npy`` an object-dtype ``.npy`` payload) with the project's one
+    restricted unpickler (``pymaf.body.model_file``); its errors become :class:`SpinFormatError`."""
     try:
-        return restricted_load(f, source)
+        return (load_npy_restricted if npy else restricted_load)(f, source)
     except BodyModelError as e:
         raise SpinFormatError(str(e)) from None
-
-
-def _restricted_object_array(data: bytes, source: str, key: str) -> np.ndarray:
-    """Read an object-dtype ``.npy`` member without arbitrary code: numpy arrays and strings only."""
-    f = io.BytesIO(data)
-    version = np.lib.format.read_magic(f)
-    reader = (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)
-    shape, _, _ = reader(f)
-    arr = load_pickle(f, f"{source}: field '{key}'")
-    return np.asarray(arr).reshape(shape)
 
 
 def read_npz_arrays(path: Path | str) -> dict[str, np.ndarray]:
@@ -128,7 +118,7 @@ def read_npz_arrays(path: Path | str) -> dict[str, np.ndarray]:
                 if "allow_pickle" not in str(e):
                     raise SpinFormatError(f"{path}: cannot read field '{key}': {e}") from e
                 with zipfile.ZipFile(path) as zf:
-                    out[key] = _restricted_object_array(zf.read(key + ".npy"), str(path), key)
+                    out[key] = load_pickle(io.BytesIO(zf.read(key + ".npy")), f"{path}: field '{key}'", npy=True)
     return out
 
 

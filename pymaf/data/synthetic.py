@@ -43,6 +43,7 @@ from scipy.spatial.transform import Rotation
 from pymaf.body.joints import SMPL_JOINTS_FLIP_PERM
 from pymaf.data.images import configure_worker_threads
 from pymaf.data.spin_npz import keypoint_box, save_spin_npz
+from pymaf.paths import atomic_write
 
 log = logging.getLogger("pymaf")
 
@@ -332,10 +333,9 @@ def synthetic_dataset_info(data_root: Path | str) -> dict[str, Any] | None:
 
 def generate_synthetic_dataset(data_root: Path | str, num_train: int = 1000, num_val: int = 100, seed: int = 0,
                                image_size: tuple[int, int] | int = 256, workers: int = 2,
-                               cfg: SyntheticConfig | None = None,
-                               renderer: SyntheticRenderer | None = None) -> dict[str, Path]:
-    """Generate both splits under ``<data_root>/synthetic``; returns {split: npz path}. ``renderer`` (default: one
-    built here for ``data_root`` and ``cfg``; its settings win) holds the body model, inherited by forked workers."""
+                               cfg: SyntheticConfig | None = None) -> dict[str, Path]:
+    """Generate both splits under ``<data_root>/synthetic``; returns {split: npz path}. One renderer (the body
+    model) is built here and inherited by the forked workers."""
     if isinstance(image_size, int):
         image_size = (image_size, image_size)
     cfg = cfg or SyntheticConfig(image_size=tuple(image_size))
@@ -350,8 +350,7 @@ def generate_synthetic_dataset(data_root: Path | str, num_train: int = 1000, num
     threads, cv_threads = torch.get_num_threads(), cv2.getNumThreads()
     try:  # single-threaded here and in the workers (identical bytes whatever their number), then restored
         configure_worker_threads()
-        renderer = renderer or SyntheticRenderer(data_root, cfg)
-        cfg = renderer.cfg  # a caller's renderer brings its settings
+        renderer = SyntheticRenderer(data_root, cfg)
         if workers > 1:  # forked workers: job k goes to worker k % workers
             ctx = mp.get_context("fork")
             queue = ctx.SimpleQueue()
@@ -380,7 +379,7 @@ def generate_synthetic_dataset(data_root: Path | str, num_train: int = 1000, num
                                    has_smpl=np.ones(n), gender=np.full(n, "n"), **fields)
     info = dict(version=SYNTHETIC_VERSION, num_train=num_train, num_val=num_val, seed=seed,
                 image_size=list(cfg.image_size))
-    (root / "info.json").write_text(json.dumps(info, indent=1))
+    atomic_write(root / "info.json", lambda f: f.write(json.dumps(info, indent=1).encode()))  # last: "complete"
     log.info("synthetic dataset: %d train + %d val samples in %s (%s body model, %.1f s)", num_train, num_val, root,
              "built-in" if renderer.files.builtin else "real SMPL", time.time() - t0)
     return out

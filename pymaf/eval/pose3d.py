@@ -262,7 +262,3 @@ class Pose3DEvaluator:
 def means_from_totals(keys: Sequence[str], totals: torch.Tensor) -> dict[str, float]:
     """name -> mean, from :meth:`Pose3DEvaluator.totals` (possibly summed over processes)."""
     return dict(zip(keys, (totals[:-1] / totals[-1]).tolist()))
-
-
-def pose3d_settings(names: Sequence[str] = tuple(POSE3D_PROTOCOLS)) -> dict[str, dict[str, Any]]:
-    return {n: POSE3D_PROTOCOLS[n].describe() for n in names}

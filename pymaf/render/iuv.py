@@ -24,11 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pymaf.geometry import cam_to_translation
-from pymaf.render.rasterizer import Fragments, project_vertices, rasterize
+from pymaf.render.rasterizer import CROP_SIZE, FOCAL_LENGTH, Fragments, project_crop_camera, rasterize
 
-FOCAL_LENGTH = 5000.0
-CROP_SIZE = 224
 DENSEPOSE_PARTS = 24  # fine DensePose body parts, ids 1..24 (0 = background), spec §3.6
 # DensePose left/right part pairs (1-based part ids; 1, 2 = torso back/front and 23, 24 = head right/left)
 DP_FLIP_PAIRS = ((3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 18), (19, 20),
@@ -125,12 +122,8 @@ class IUVRenderer(nn.Module):
         if self.num_smpl_verts > verts.shape[1]:
             raise ValueError(f"IUVRenderer: All_vertices refers to SMPL vertex {self.num_smpl_verts} but "
                              f"verts has {verts.shape[1]} vertices")
-        dtype = torch.float64 if verts.dtype == torch.float64 else torch.float32
-        verts, cam = verts.to(dtype), cam.to(verts.device, dtype)
-        B, scale = verts.shape[0], self.size / self.crop_size
-        pp = torch.full((B, 2), self.crop_size / 2 * scale, dtype=dtype, device=verts.device)
-        t = cam_to_translation(cam, self.focal_length, self.crop_size)
-        v_px = project_vertices(verts.index_select(1, self.vert_ids), t, self.focal_length * scale, pp)
+        v_px = project_crop_camera(verts.index_select(1, self.vert_ids), cam, self.size, self.focal_length,
+                                   self.crop_size)
         return rasterize(v_px, self.faces, (self.size, self.size))
 
     @torch.no_grad()
