@@ -188,14 +188,12 @@ class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
 
 
 def final_fits_path(data_root: Path | str, name: str) -> Path | None:
-    """SPIN's final fits of training set ``name`` (registered in ``paths.DATASETS``, §3.4), or None (with a warning
-    that names the file) when there are none."""
-    rel = paths.dataset(name).fits
-    fit = Path(data_root) / rel if rel else None
-    if fit is not None and fit.exists():
+    """SPIN's final fits of training set ``name`` (§3.4): the file the registry names (``paths.DATASETS``), else
+    ``final_fits/<name>.npz``; None (with a warning that names the file) when it is not there."""
+    fit = Path(data_root) / (paths.dataset(name).fits or f"final_fits/{name}.npz")
+    if fit.exists():
         return fit
-    log.warning("no SPIN final fits for %s at %s: using the dataset's own SMPL labels", name,
-                fit or "(none registered)")
+    log.warning("no SPIN final fits for %s at %s: using the dataset's own SMPL labels", name, fit)
     return None
 
 
