@@ -1,4 +1,4 @@
-"""ONNX export of PyMAF or HMR: image [B,3,224,224] -> vertices, joints, camera, pose, shape (``scripts/export_onnx.py``).
+"""ONNX export of PyMAF or HMR (the library behind ``scripts/export_onnx.py``): images [B,3,224,224] -> SMPL.
 
 Outputs (float32; B is a dynamic axis): ``vertices`` [B,6890,3] (model frame), ``joints`` [B,49,3] (spec §2.2),
 ``camera`` [B,3] crop camera (s, tx, ty) (spec §1.8), ``pose`` [B,72] axis-angle, ``shape`` [B,10] betas.

@@ -75,7 +75,8 @@ def load_uv_processed(path: Union[str, Path]) -> dict[str, np.ndarray]:
                          f"{faces.max() + 1}")
     parts = parts.astype(np.int64)
     if parts.min() < 1 or parts.max() > DENSEPOSE_PARTS:
-        raise ValueError(f"{path}: All_FaceIndices must be parts 1..{DENSEPOSE_PARTS}, found {parts.min()}..{parts.max()}")
+        raise ValueError(f"{path}: All_FaceIndices must be parts 1..{DENSEPOSE_PARTS}, found "
+                         f"{parts.min()}..{parts.max()}")
     vert_ids = vert_ids.astype(np.int64) - 1
     if vert_ids.min() < 0:
         raise ValueError(f"{path}: All_vertices must be 1-based SMPL vertex ids, found {vert_ids.min() + 1}")
