@@ -10,13 +10,14 @@ from torch import nn
 
 
 def load_model(checkpoint: str | os.PathLike | dict | None = None, data_root: str | os.PathLike | None = None,
-               device: str | torch.device = "cpu", cfg: Any = None) -> nn.Module:
+               device: str | torch.device = "cpu", cfg: Any = None, announce: bool = True) -> nn.Module:
     """A PyMAF (or HMR) network in eval mode on ``device``.
 
     checkpoint: the released ``PyMAF_model_checkpoint.pt``, SPIN's ``model_checkpoint.pt`` (-> HMR), one of
         ours, or None for random init (or the ImageNet backbone when ``cfg.backbone_weights == 'imagenet'``).
     data_root: where the SMPL files live (``--data-root``, else $PYMAF_DATA, else ./data); without a real SMPL
         model the built-in body model is used.
+    announce: log that the built-in body model is used (False where the caller has said so already).
     cfg: a ``pymaf.config.Config`` or ``ModelConfig``; None = inferred from the checkpoint (arch, n_iter, MLP and
         deconv sizes), else the defaults.
 
@@ -41,7 +42,7 @@ def load_model(checkpoint: str | os.PathLike | dict | None = None, data_root: st
         model_cfg = dataclasses.replace(model_cfg, backbone_weights="")
     model_cfg = model_cfg or ModelConfig()
     root = resolve_data_root(data_root)
-    model = build_model(model_cfg, resolve_body_files(root), data_root=root)
+    model = build_model(model_cfg, resolve_body_files(root, announce), data_root=root)
     if checkpoint is not None:
         load_checkpoint(model, {**meta, "model": state})
     return model.to(device).eval()

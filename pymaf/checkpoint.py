@@ -26,7 +26,6 @@ import logging
 import os
 import pickle
 import re
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pymaf.errors import CheckpointError, MissingFileError, write_error  # CheckpointError re-exported here
+from pymaf.errors import CheckpointError, MissingFileError  # CheckpointError re-exported here
 from pymaf.model.backbone import infer_backbone
 from pymaf.model.hmr import HMR
 
@@ -308,25 +307,9 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """torch.save to a temporary file in the same folder, fsync, then os.replace: a reader never sees a
     half-written checkpoint and a crash mid-write leaves the previous file intact. A folder that cannot be
     written (read-only, full disk) raises :class:`pymaf.errors.WriteError` naming the file and the size."""
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        if tmp is not None and os.path.exists(tmp):
-            os.remove(tmp)
-        # torch.save reports a failed write as RuntimeError("... inline_container.cc ... errno 28 ...")
-        if isinstance(e, OSError) or (isinstance(e, RuntimeError) and "inline_container" in str(e)):
-            need = f"a checkpoint needs ~{max(1, round(_payload_bytes(obj) / 2**20))} MB"
-            raise write_error(path, e, need) from e
-        raise
-    return path
+    from pymaf.paths import atomic_write  # the one atomic writer
+    need = f"a checkpoint needs ~{max(1, round(_payload_bytes(obj) / 2**20))} MB"
+    return atomic_write(path, lambda f: torch.save(obj, f), need)
 
 
 def remove_stale_tmp(folder: str | os.PathLike) -> list[Path]:

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pymaf.geometry import axis_angle_to_rotmat
+from pymaf.render.iuv import DENSEPOSE_PARTS  # the 24 fine DensePose parts (0 = background)
 
-NUM_PARTS = 24
 # §3.3: fine DensePose parts (1..24) merged into 14 coarse parts (+ background 0)
 INDEX2MASK: tuple[tuple[int, ...], ...] = ((0,), (1, 2), (3,), (4,), (5,), (6,), (7, 9), (8, 10), (11, 13), (12, 14),
                                            (15, 17), (16, 18), (19, 21), (20, 22), (23, 24))
@@ -25,7 +25,7 @@ def _fine_to_coarse(device: torch.device) -> Tensor:
     """[25] long lookup table: fine part index -> coarse (Ann) index (§3.3 Index2mask), built on ``device`` from
     arithmetic (no host-to-device copy): 0 -> 0, 1..2 -> 1, 3..6 -> 2..5, then the pairs (7,9) (8,10) ... of
     INDEX2MASK -> 6..13, 23..24 -> 14. ``tests/test_losses.py`` checks it against INDEX2MASK."""
-    f = torch.arange(NUM_PARTS + 1, device=device)
+    f = torch.arange(DENSEPOSE_PARTS + 1, device=device)
     low = (f - 1).clamp_min(0) + (f == 1).long()                                  # 0, 1, 1, 2, 3, 4, 5
     g = f - 7                                                                     # 7..22 -> 0..15
     mid = 6 + 2 * torch.div(g, 4, rounding_mode="floor") + g % 2
@@ -104,7 +104,7 @@ def camera_loss(pred_cam: Tensor) -> Tensor:
 
 def _one_hot(index: Tensor) -> Tensor:
     """[B,H,W] long 0..24 -> [B,25,H,W] bool. ``F.one_hot`` checks min/max with host syncs on the CPU."""
-    classes = torch.arange(NUM_PARTS + 1, device=index.device)
+    classes = torch.arange(DENSEPOSE_PARTS + 1, device=index.device)
     return index[:, None] == classes[None, :, None, None]
 
 
@@ -112,7 +112,7 @@ def iuv_img2map(iuv: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """GT IUV image [B,3,H,W] (I/24, U, V) -> (index [B,H,W] long 0..24, ann [B,H,W] long 0..14,
     Umap [B,25,H,W], Vmap [B,25,H,W]) (§3.3). Umap/Vmap = one-hot(index) × U or V (background channel 0 gets
     U/V of the background pixel, which is 0 in a rendered GT)."""
-    index = torch.round(iuv[:, 0].float() * NUM_PARTS).long().clamp(0, NUM_PARTS)
+    index = torch.round(iuv[:, 0].float() * DENSEPOSE_PARTS).long().clamp(0, DENSEPOSE_PARTS)
     onehot = _one_hot(index).float()                                             # [B,25,H,W]
     ann = _fine_to_coarse(iuv.device)[index]
     return index, ann, onehot * iuv[:, 1:2].float(), onehot * iuv[:, 2:3].float()

@@ -7,10 +7,12 @@ registry as a table of present / missing / wrong files.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Callable
 
-from pymaf.errors import DataError, InputError
+from pymaf.errors import DataError, InputError, write_error
 
 
 class UnknownDatasetError(DataError, KeyError):
@@ -43,6 +45,30 @@ def cache_dir() -> Path:
     """Where generated files (the built-in body model) are kept: ``$PYMAF_CACHE`` or ``~/.cache/pymaf``."""
     env = os.environ.get(ENV_CACHE)
     return Path(env).expanduser() if env else Path.home() / ".cache" / "pymaf"
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object], need: str = "") -> Path:
+    """The one atomic writer: ``write(f)`` into ``.<name>.<random>.tmp`` in the same folder, fsync, ``os.replace``.
+
+    A reader never sees a half-written file and a crash leaves the previous file intact; the temporary file is
+    removed on any error. An OSError (or torch.save's RuntimeError from inline_container.cc that holds the
+    errno) becomes a :class:`pymaf.errors.WriteError` naming ``path`` (with ``need`` when the disk is full)."""
+    path, tmp = Path(path), None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
+        if isinstance(e, OSError) or (isinstance(e, RuntimeError) and "inline_container" in str(e)):
+            raise write_error(path, e, need) from e
+        raise
+    return path
 
 
 # Features that need external files (the "needed by" column of check_data.py).
@@ -91,81 +117,93 @@ FILES: dict[str, DataFile] = {
                               "All_vertices": (1, -1)}),
     "vertex_texture": DataFile("vertex_texture.npy", "npy", "SPIN data.tar.gz", (EVAL_LSP,), {"": (1, 13776, 2, 2, 2, 3)}),
     "cube_parts": DataFile("cube_parts.npy", "npy", "SPIN data.tar.gz", (EVAL_LSP,), {"": (100, 92, 17)}),
-    "resnet50_imagenet": DataFile("pretrained_model/resnet50-19c8e357.pth", "torch", "torchvision model zoo (ResNet-50 V1)",
-                                  (), alternatives=("pretrained_model/resnet50-0676ba61.pth",),
-                                  note="optional: also found in the torch hub cache"),
     "pymaf_checkpoint": DataFile("pretrained_model/PyMAF_model_checkpoint.pt", "torch",
                                  "PyMAF authors' release (Google Drive link in the official README)", ()),
     "coco_val_annotations": DataFile("datasets/coco/annotations/person_keypoints_val2014.json", "json",
                                      "cocodataset.org 2014 annotations", (EVAL_COCO,)),
     "upi_s1h": DataFile("datasets/upi-s1h", "dir", "UP project (UPi-S1h segmentation PNGs of LSP test)", (EVAL_LSP,)),
 }
+# torchvision's ImageNet V1 weights of each ResNet depth (old and new file name of the same weights), optional.
+FILES.update({f"resnet{d}_imagenet": DataFile(
+    f"pretrained_model/resnet{d}-{old}.pth", "torch", f"torchvision model zoo (ResNet-{d} V1)", (),
+    alternatives=(f"pretrained_model/resnet{d}-{new}.pth",), note="optional: also found in the torch hub cache")
+    for d, old, new in ((18, "5c106cde", "f37072fd"), (34, "333f7ec4", "b627a593"), (50, "19c8e357", "0676ba61"),
+                        (101, "5d3b4d8f", "63fe2227"), (152, "b121ed2d", "394f9c45"))})
 
-# Spec §4.6: SPIN-format npz files in <data_root>/dataset_extras/, per dataset and split.
-DATASET_FILES: dict[str, dict[str, str]] = {
-    "h36m": {"train": "h36m_train.npz"},
-    "h36m-p1": {"eval": "h36m_valid_protocol1_newpath.npz"},
-    "h36m-p2": {"eval": "h36m_valid_protocol2_newpath.npz"},
-    "h36m-p2-mosh": {"eval": "h36m_mosh_valid_p2.npz"},
-    "lsp-orig": {"train": "lsp_dataset_original_train.npz"},
-    "lsp": {"eval": "lsp_dataset_test.npz"},
-    "lspet": {"train": "hr-lspet_train.npz"},
-    "mpii": {"train": "mpii_train.npz"},
-    "coco": {"train": "coco_2014_train.npz", "eval": "coco_2014_val.npz"},
-    "coco-full": {"train": "coco-full_train_eft.npz"},
-    "mpi-inf-3dhp": {"train": "mpi_inf_3dhp_train.npz", "eval": "mpi_inf_3dhp_test.npz"},
-    "3dpw": {"train": "3dpw_train.npz", "eval": "3dpw_test.npz"},
-    "synthetic": {"train": "synthetic_train.npz", "eval": "synthetic_val.npz"},
-}
-# EFT-setting training files (spec §4.6, HEAD); selected by the 'eft' mixture preset.
-DATASET_FILES_EFT: dict[str, str] = {
-    "h36m": "h36m_mosh_train.npz", "mpii": "mpii_train_eft.npz", "coco": "coco_2014_train_eft.npz",
-    "coco-full": "coco-full_train_eft.npz", "lspet": "hr-lspet_train_eft.npz",
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset, everything the package knows about it; paths are relative to the data root (spec §4.6)."""
+    origin: str
+    images: str               # the folder its ``imgname`` entries are relative to
+    train: str = ""           # SPIN-format training npz ('' = no training split)
+    eval: str = ""            # SPIN-format evaluation npz ('' = no evaluation split)
+    eft: str = ""             # the EFT setting's training npz (spec §4.6, HEAD; the 'eft' mixture preset)
+    fits: str = ""            # SPIN final fits of the training split (spec §3.4, ``data.use_fits``)
+    protocol: str = ""        # key of ``pymaf.eval.pose3d.POSE3D_PROTOCOLS`` that scores the evaluation split
+    group: str = ""           # mixture group (spec §4.5): 'h36m' | 'itw' (in the wild) | 'mpi'
+    presets: tuple[str, ...] = ()  # mixture presets (``pymaf.data.mixed.MIX_RATIOS``) that train on it
+
+
+_X, _H36M = "dataset_extras/", "Human3.6M (vision.imar.ro) + SPIN dataset_extras / PyMAF MoSh files (on request)"
+_COCO, _MPI = "COCO 2014 + PyMAF/SPIN dataset_extras", "MPI-INF-3DHP + SPIN dataset_extras"
+BOTH = ("spin", "eft")
+# The one dataset registry (names of data.train_datasets, data.eval_dataset, --dataset); its order is the order
+# of the mixture's datasets. 'NAME-val' names the evaluation split of NAME (e.g. 'synthetic-val').
+DATASETS: dict[str, Dataset] = {
+    "h36m": Dataset(_H36M, "datasets/h36m", train=_X + "h36m_train.npz", eft=_X + "h36m_mosh_train.npz",
+                    fits="final_fits/h36m.npy", group="h36m", presets=BOTH),
+    "h36m-p1": Dataset(_H36M, "datasets/h36m", eval=_X + "h36m_valid_protocol1_newpath.npz", protocol="h36m-p1"),
+    "h36m-p2": Dataset(_H36M, "datasets/h36m", eval=_X + "h36m_valid_protocol2_newpath.npz", protocol="h36m-p2"),
+    "h36m-p2-mosh": Dataset(_H36M, "datasets/h36m", eval=_X + "h36m_mosh_valid_p2.npz", protocol="h36m-p2-mosh"),
+    "lsp-orig": Dataset("LSP original + SPIN dataset_extras", "datasets/lsp_original",
+                        train=_X + "lsp_dataset_original_train.npz", fits="final_fits/lsp-orig.npz", group="itw",
+                        presets=BOTH),
+    "mpii": Dataset("MPII Human Pose + SPIN dataset_extras", "datasets/mpii", train=_X + "mpii_train.npz",
+                    eft=_X + "mpii_train_eft.npz", fits="final_fits/mpii.npz", group="itw", presets=BOTH),
+    "lspet": Dataset("LSP-extended (high-res) + SPIN dataset_extras", "datasets/hr-lspet",
+                     train=_X + "hr-lspet_train.npz", eft=_X + "hr-lspet_train_eft.npz", fits="final_fits/lspet.npz",
+                     group="itw", presets=BOTH),
+    "coco": Dataset(_COCO, "datasets/coco", train=_X + "coco_2014_train.npz", eval=_X + "coco_2014_val.npz",
+                    eft=_X + "coco_2014_train_eft.npz", fits="final_fits/coco.npz", group="itw", presets=("spin",)),
+    "coco-full": Dataset("COCO 2014 + PyMAF EFT files", "datasets/coco", train=_X + "coco-full_train_eft.npz",
+                         eft=_X + "coco-full_train_eft.npz", group="itw", presets=("eft",)),
+    "mpi-inf-3dhp": Dataset(_MPI, "datasets/mpi_inf_3dhp", train=_X + "mpi_inf_3dhp_train.npz",
+                            eval=_X + "mpi_inf_3dhp_test.npz", fits="final_fits/mpi-inf-3dhp.npz",
+                            protocol="mpi-inf-3dhp", group="mpi", presets=BOTH),
+    "lsp": Dataset("LSP (sam.johnson.io) + SPIN dataset_extras", "datasets/lsp", eval=_X + "lsp_dataset_test.npz"),
+    "3dpw": Dataset("3DPW (virtualhumans.mpi-inf.mpg.de) + SPIN dataset_extras", "datasets/3dpw",
+                    train=_X + "3dpw_train.npz", eval=_X + "3dpw_test.npz", protocol="3dpw"),
+    "synthetic": Dataset("generated by scripts/make_synthetic.py (built-in body model)", "synthetic",
+                         train="synthetic/synthetic_train.npz", eval="synthetic/synthetic_val.npz",
+                         protocol="synthetic-val"),
+    "upi-s1h": Dataset(FILES["upi_s1h"].origin, FILES["upi_s1h"].rel),  # LSP test masks (``mask_root``)
 }
 
-# Image roots relative to <data_root>/datasets/.
-DATASET_FOLDERS: dict[str, str] = {
-    "h36m": "h36m", "h36m-p1": "h36m", "h36m-p2": "h36m", "h36m-p2-mosh": "h36m",
-    "lsp-orig": "lsp_original", "lsp": "lsp", "lspet": "hr-lspet", "mpii": "mpii",
-    "coco": "coco", "coco-full": "coco", "mpi-inf-3dhp": "mpi_inf_3dhp", "3dpw": "3dpw",
-    "upi-s1h": "upi-s1h",
-}
 
-DATASET_ORIGINS: dict[str, str] = {
-    "h36m": "Human3.6M (vision.imar.ro) + SPIN dataset_extras / PyMAF MoSh files (on request)",
-    "lsp": "LSP (sam.johnson.io) + SPIN dataset_extras", "lsp-orig": "LSP original + SPIN dataset_extras",
-    "lspet": "LSP-extended (high-res) + SPIN dataset_extras", "mpii": "MPII Human Pose + SPIN dataset_extras",
-    "coco": "COCO 2014 + PyMAF/SPIN dataset_extras", "coco-full": "COCO 2014 + PyMAF EFT files",
-    "mpi-inf-3dhp": "MPI-INF-3DHP + SPIN dataset_extras", "3dpw": "3DPW (virtualhumans.mpi-inf.mpg.de) + SPIN dataset_extras",
-    "synthetic": "generated by scripts/make_synthetic.py (built-in body model)",
-}
+def dataset(name: str) -> Dataset:
+    """The registry entry of ``name`` ('NAME-val' is NAME), or an :class:`UnknownDatasetError` listing the names."""
+    entry = DATASETS.get(name.removesuffix("-val"))
+    if entry is None:
+        raise UnknownDatasetError(f"unknown dataset {name!r} (data.train_datasets / data.eval_dataset / --dataset); "
+                                  f"known: {', '.join(sorted(DATASETS))}")
+    return entry
 
 
 def dataset_npz(data_root: Path, name: str, split: str) -> Path:
-    """The SPIN-format npz of dataset ``name`` for ``split`` ('train' or 'eval')."""
-    if name.endswith("-val") and name[:-4] in DATASET_FILES:  # e.g. 'synthetic-val'
-        name, split = name[:-4], "eval"
-    if name not in DATASET_FILES:
-        raise UnknownDatasetError(f"unknown dataset {name!r} (data.train_datasets / data.eval_dataset / --dataset); "
-                                  f"known: {', '.join(sorted(DATASET_FILES))}")
-    files = DATASET_FILES[name]
-    if split not in files:
-        raise UnknownDatasetError(f"dataset {name!r} has no {split!r} split (it has: {', '.join(files)})")
-    if name == "synthetic":
-        return Path(data_root) / "synthetic" / files[split]
-    return Path(data_root) / "dataset_extras" / files[split]
+    """The SPIN-format npz of dataset ``name`` for ``split`` ('train', 'eval' or 'eft'); 'NAME-val' is NAME's
+    evaluation split whatever ``split``."""
+    entry, split = dataset(name), "eval" if name.endswith("-val") else split
+    rel = getattr(entry, split, "") if split in ("train", "eval", "eft") else ""
+    if not rel:
+        have = [s for s in ("train", "eval", "eft") if getattr(entry, s)]
+        raise UnknownDatasetError(f"dataset {name!r} has no {split!r} split (it has: {', '.join(have) or 'none'})")
+    return Path(data_root) / rel
 
 
 def dataset_image_root(data_root: Path, name: str) -> Path:
     """Folder that the ``imgname`` entries of dataset ``name`` are relative to."""
-    if name.endswith("-val"):
-        name = name[:-4]
-    if name == "synthetic":
-        return Path(data_root) / "synthetic"
-    if name not in DATASET_FOLDERS:
-        raise UnknownDatasetError(f"unknown dataset {name!r} (data.train_datasets / data.eval_dataset / --dataset); "
-                                  f"known: {', '.join(sorted(DATASET_FOLDERS))}")
-    return Path(data_root) / "datasets" / DATASET_FOLDERS[name]
+    return Path(data_root) / dataset(name).images
 
 
 def existing(data_root: Path, entry: DataFile) -> Path | None:
@@ -181,25 +219,27 @@ def registry_markdown() -> str:
     """The registry as a Markdown table (path under the data root | needed by | where to get it), one row per
     external file, dataset file and image folder: the table of ``data/README.md`` (printed by
     ``python scripts/check_data.py --markdown``; a test keeps the two equal)."""
-    def origin(name: str) -> str:  # 'h36m-p2-mosh' -> the 'h36m' entry
-        return DATASET_ORIGINS.get(name) or DATASET_ORIGINS.get(name.split("-")[0], "see the README")
-
     rows = ["| path under the data root | needed by | where to get it |", "|---|---|---|"]
     for e in FILES.values():
         suffix = "/" if e.kind == "dir" else ""
         shown = " or ".join(f"`{r}{suffix}`" for r in (e.rel, *e.alternatives))
         rows.append(f"| {shown} | {', '.join(e.needed_by) or 'optional'} | {e.origin}"
                     f"{f' ({e.note})' if e.note else ''} |")
-    for name, splits in DATASET_FILES.items():
-        for split in splits:
-            feature = "train" if split == "train" else f"eval-{name}"
-            rows.append(f"| `{dataset_npz(Path(), name, split).as_posix()}` | {feature} | {origin(name)} |")
-    for name, fname in DATASET_FILES_EFT.items():
-        rows.append(f"| `dataset_extras/{fname}` | train (EFT setting) | {origin(name)} |")
-    in_files = {e.rel for e in FILES.values()}
-    for folder in dict.fromkeys(DATASET_FOLDERS.values()):
-        if f"datasets/{folder}" in in_files:
-            continue
-        users = [n for n, f in DATASET_FOLDERS.items() if f == folder]
-        rows.append(f"| `datasets/{folder}/` | images of {', '.join(users)} | {origin(users[0])} |")
+    rows += [f"| `{rel}` | {feature} | {origin} |" for rel, feature, origin in dataset_files()]
+    in_files, folders = {e.rel for e in FILES.values()}, {}
+    for name, d in DATASETS.items():
+        folders.setdefault(d.images, []).append(name)
+    rows += [f"| `{folder}/` | images of {', '.join(users)} | {DATASETS[users[0]].origin} |"
+             for folder, users in folders.items() if folder not in in_files]
     return "\n".join(rows) + "\n"
+
+
+def dataset_files() -> list[tuple[str, str, str]]:
+    """(path under the data root, feature that needs it, where to get it) of every registered dataset file."""
+    out = []
+    for name, d in DATASETS.items():
+        out += [(d.train, "train", d.origin)] if d.train else []
+        out += [(d.eval, f"eval-{name}", d.origin)] if d.eval else []
+        out += [(d.eft, "train (EFT setting)", d.origin)] if d.eft and d.eft != d.train else []
+        out += [(d.fits, "train (data.use_fits)", "SPIN spin_fits.tar.gz (fetch_data.sh)")] if d.fits else []
+    return out

@@ -96,6 +96,14 @@ def check_dataset(path: Path) -> tuple[str, str]:
         return "unreadable", f"{type(exc).__name__}: {exc}"
 
 
+def check_fits(path: Path) -> tuple[str, str]:
+    from pymaf.data.fits import load_final_fits
+    try:
+        return "present", f"{len(load_final_fits(path).valid)} fits"
+    except Exception as exc:
+        return "unreadable", f"{type(exc).__name__}: {exc}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-root", default=None, help="data root (default: $PYMAF_DATA or ./data)")
@@ -119,16 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         failed |= wrong or (required and status != "present")
         rows.append((entry.rel, status, needed, detail if status != "missing" else f"get: {entry.origin}" +
                      (f" ({detail})" if detail else "")))
-    for name, splits in paths.DATASET_FILES.items():
-        for split in splits:
-            path = paths.dataset_npz(root, name, split)
-            status, detail = check_dataset(path) if path.exists() else ("missing", "")
-            feature = "train" if split == "train" else f"eval-{name}"
-            failed |= status not in ("present", "missing") or (feature in args.require and status != "present")
-            origin = paths.DATASET_ORIGINS.get(name, "see README")
-            rows.append((str(path.relative_to(root)), status, feature,
-                         detail if status != "missing" else f"get: {origin}"))
-
+    for rel, feature, origin in paths.dataset_files():
+        path = root / rel
+        check = check_fits if rel.startswith("final_fits/") else check_dataset
+        status, detail = check(path) if path.exists() else ("missing", "")
+        failed |= status not in ("present", "missing") or (feature in args.require and status != "present")
+        rows.append((rel, status, feature, detail if status != "missing" else f"get: {origin}"))
     widths = [max(len(r[i]) for r in rows + [("file", "status", "needed by", "")]) for i in range(3)]
     print(f"data root: {root.resolve()}")
     print(f"{'file':<{widths[0]}}  {'status':<{widths[1]}}  {'needed by':<{widths[2]}}  details")

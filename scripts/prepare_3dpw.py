@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pymaf.data.spin_npz import keypoint_box, load_pickle_numpy_only, save_spin_npz  # noqa: E402
+from pymaf.data.spin_npz import keypoint_box, load_pickle, save_spin_npz  # noqa: E402
 from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
 from pymaf.errors import DataError, MissingFileError  # noqa: E402
 
@@ -74,7 +74,7 @@ def prepare_3dpw(raw_dir: Path, out: Path, split: str = "test") -> int:
     rows: dict[str, list] = {}
     for f in files:
         with open(f, "rb") as fh:
-            seq = load_pickle_numpy_only(fh, str(f))
+            seq = load_pickle(fh, str(f))
         for k, v in sequence_rows(seq, str(f)).items():
             rows.setdefault(k, []).extend(v)
     n = len(rows["imgname"])

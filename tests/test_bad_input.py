@@ -29,6 +29,8 @@ import train as train_entry  # noqa: E402
 
 from pymaf.cli import run_cli  # noqa: E402
 
+from helpers import load_script  # noqa: E402
+
 TINY = ["data.num_workers=0", "eval.num_workers=0", "eval.batch_size=2", "train.batch_size=2",
         "train.epoch_length=2", "train.num_epochs=5", "train.log_every=1", "train.checkpoint_every=1000",
         "train.val_at_end=false", "train.val_every=0", "train.vis_every=0", "model.n_iter=1",
@@ -516,18 +518,10 @@ def test_demo_bad_inputs_and_outputs(case, names, body_root, tmp_path, capsys, m
 # ------------------------------------------------------------------------------------------------ scripts
 def test_scripts_use_the_error_convention(tmp_path, capsys):
     """scripts/*.py: a project error is one line and exit code 2 (as a subprocess: tests/test_model_file.py)."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import convert_smpl
-    finally:
-        sys.path.pop(0)
+    convert_smpl = load_script("convert_smpl")
     rc, _, err = run(convert_smpl.main, ["--in", tmp_path / "SMPL_X.pkl", "--out", tmp_path / "x.npz"], capsys)
     assert_error(rc, err, "SMPL_X.pkl", "not found")
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import prepare_3dpw
-    finally:
-        sys.path.pop(0)
+    prepare_3dpw = load_script("prepare_3dpw")
     rc, _, err = run(prepare_3dpw.main, ["--raw-dir", tmp_path, "--out", tmp_path / "x.npz"], capsys)
     assert_error(rc, err, str(tmp_path / "sequenceFiles"))
     assert not (tmp_path / "x.npz").exists()

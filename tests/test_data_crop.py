@@ -10,7 +10,7 @@ import pytest
 from pymaf.body.joints import J24_FLIP_PERM, J49_FLIP_PERM, flip_keypoints
 from pymaf.data.augment import (IDENTITY, AugmentConfig, AugmentParams, augment_joints3d, augment_pose,
                                 rotate_global_orient, sample_augmentation)
-from pymaf.data.crop import bytescale, crop_box, crop_image, get_affine, keypoints_to_crop, transform_points
+from pymaf.data.crop import bytescale, crop_box, crop_rotate_resize, get_affine, keypoints_to_crop, transform_points
 from pymaf.data.dataset import IMG_MEAN, IMG_STD, BaseDataset
 from pymaf.data.spin_npz import save_spin_npz
 
@@ -117,8 +117,8 @@ def test_flipped_sample_equals_sample_of_flipped_image(tmp_path, backend):
 def test_spin_backend_stretches_contrast_and_head_does_not():
     img = np.full((100, 100, 3), 110, np.uint8)
     img[30:70, 30:70] = 120
-    spin = crop_image(img, np.array([50.0, 50.0]), 0.4, 64, 0.0, "spin")
-    head = crop_image(img, np.array([50.0, 50.0]), 0.4, 64, 0.0, "head")
+    spin = crop_rotate_resize(img, np.array([50.0, 50.0]), 0.4, 64, 0.0, "spin")
+    head = crop_rotate_resize(img, np.array([50.0, 50.0]), 0.4, 64, 0.0, "head")
     assert spin.min() == 0 and spin.max() == 255
     assert head.min() == 110 and head.max() == 120
     x = np.random.default_rng(0).integers(0, 256, (20, 30, 3)).astype(np.uint8) // 2 + 40

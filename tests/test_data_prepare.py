@@ -1,10 +1,8 @@
 """Preparation scripts on tiny generated files in the raw public formats (3DPW, COCO, LSP/LSPET, MPII)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import pickle
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,14 +12,8 @@ import scipy.io
 from pymaf.body.joints import J24_TO_JCOCO
 from pymaf.data.spin_npz import SpinFormatError, load_spin_npz
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+from helpers import load_script
 
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _3dpw_sequence(rng) -> dict:
@@ -47,7 +39,7 @@ def test_prepare_3dpw(tmp_path):
     folder.mkdir(parents=True)
     seq = _3dpw_sequence(rng)
     (folder / "downtown_test_00.pkl").write_bytes(pickle.dumps(seq, protocol=2))
-    assert _script("prepare_3dpw").main(["--raw-dir", str(tmp_path), "--out", str(tmp_path / "3dpw.npz")]) == 0
+    assert load_script("prepare_3dpw").main(["--raw-dir", str(tmp_path), "--out", str(tmp_path / "3dpw.npz")]) == 0
     ann = load_spin_npz(tmp_path / "3dpw.npz")
     assert len(ann) == 5 and ann.imgname[1] == "imageFiles/downtown_test_00/image_00002.jpg"
     assert ann.gender.tolist() == [0, 0, 1, 1, 1] and ann.has_smpl.all()
@@ -63,7 +55,7 @@ def test_prepare_3dpw(tmp_path):
     evil = folder / "evil.pkl"
     evil.write_bytes(b"cos\nsystem\n(S'echo hacked'\ntR.")
     with pytest.raises(SpinFormatError, match="not allowed"):
-        _script("prepare_3dpw").main(["--raw-dir", str(tmp_path), "--out", str(tmp_path / "x.npz")])
+        load_script("prepare_3dpw").main(["--raw-dir", str(tmp_path), "--out", str(tmp_path / "x.npz")])
 
 
 def test_prepare_coco(tmp_path):
@@ -80,7 +72,7 @@ def test_prepare_coco(tmp_path):
                 {"id": 3, "image_id": 7, "category_id": 1, "iscrowd": 1, "bbox": [0, 0, 10, 10],
                  "keypoints": kp_full.ravel().tolist(), "num_keypoints": 17}]}
     (tmp_path / "annotations" / "person_keypoints_val2014.json").write_text(json.dumps(data))
-    mod = _script("prepare_coco")
+    mod = load_script("prepare_coco")
     assert mod.main(["--raw-dir", str(tmp_path), "--out", str(tmp_path / "c.npz"), "--split", "val"]) == 0
     ann = load_spin_npz(tmp_path / "c.npz")
     assert len(ann) == 1 and ann.imgname[0] == "val2014/COCO_val2014_000000000007.jpg"
@@ -104,7 +96,7 @@ def test_prepare_lsp(tmp_path, lspet):
         scipy.io.savemat(tmp_path / "joints.mat", {"joints": joints.transpose(1, 2, 0)})  # 14 x 3 x N
     else:
         scipy.io.savemat(tmp_path / "joints.mat", {"joints": joints.transpose(2, 1, 0)})  # 3 x 14 x N
-    _script("prepare_lsp").main(["--raw-dir", str(tmp_path), "--out", str(tmp_path / "l.npz"), "--split", "test"])
+    load_script("prepare_lsp").main(["--raw-dir", str(tmp_path), "--out", str(tmp_path / "l.npz"), "--split", "test"])
     ann = load_spin_npz(tmp_path / "l.npz")
     first = 0 if lspet else 1000
     assert len(ann) == (4 if lspet else 3)
@@ -142,7 +134,7 @@ def test_prepare_mpii(tmp_path):
                               {"image": {"name": "test.jpg"}, "annorect": rects}], ["image", "annorect"])
     scipy.io.savemat(tmp_path / "mpii_human_pose_v1_u12_1.mat",
                      {"RELEASE": {"annolist": annolist, "img_train": np.array([[1, 1, 0]])}})
-    _script("prepare_mpii").main(["--raw-dir", str(tmp_path), "--out", str(tmp_path / "m.npz")])
+    load_script("prepare_mpii").main(["--raw-dir", str(tmp_path), "--out", str(tmp_path / "m.npz")])
     ann = load_spin_npz(tmp_path / "m.npz")
     assert ann.imgname.tolist() == ["images/a.jpg", "images/b.jpg"]
     np.testing.assert_allclose(ann.center[0], [100, 120])

@@ -24,9 +24,8 @@ def test_data_readme_holds_the_registry_table():
 def test_every_registered_path_is_in_data_readme():
     text = README.read_text()
     rels = [r for e in paths.FILES.values() for r in (e.rel, *e.alternatives)]
-    rels += [paths.dataset_npz(Path(), n, s).as_posix() for n, splits in paths.DATASET_FILES.items() for s in splits]
-    rels += [f"dataset_extras/{f}" for f in paths.DATASET_FILES_EFT.values()]
-    rels += [f"datasets/{f}/" for f in paths.DATASET_FOLDERS.values()]
+    rels += [f for d in paths.DATASETS.values() for f in (d.train, d.eval, d.eft, d.fits) if f]
+    rels += [f"{d.images}/" for d in paths.DATASETS.values()]
     missing = [r for r in rels if f"`{r}" not in text]
     assert not missing, missing
 

@@ -14,7 +14,7 @@ from pymaf.body import model_file as mf
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    from test_smpl import random_model, random_regressor
+    from helpers import random_model, random_regressor
     root = tmp_path_factory.mktemp("evalroot")
     (root / "smpl").mkdir()
     for i, g in enumerate(("NEUTRAL", "MALE", "FEMALE")):

@@ -17,13 +17,15 @@ import scipy.sparse as sp
 from pymaf.body import joints as J
 from pymaf.body import model_file as mf
 
+from helpers import load_script
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def random_smpl_model(seed: int = 0) -> dict:
     """``test_smpl.random_model`` in the official SMPL .pkl layout of the released files: sparse J_regressor,
     uint32 f, root parent 2**32-1."""
-    from test_smpl import random_model
+    from helpers import random_model
     m = random_model(seed)
     kintree = m["kintree_table"].astype(np.int64)
     kintree[0, 0] = 2**32 - 1
@@ -216,11 +218,7 @@ def test_npz_round_trip_and_truncation(tmp_path, model):
 
 
 def test_convert_smpl_round_trip(tmp_path, model, monkeypatch, capsys):
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import convert_smpl
-    finally:
-        sys.path.pop(0)
+    convert_smpl = load_script("convert_smpl")
     pkl, npz = tmp_path / "SMPL_MALE.pkl", tmp_path / "out" / "SMPL_MALE.npz"
     write_chumpy_pkl(pkl, model, monkeypatch)
     assert convert_smpl.main(["--in", str(pkl), "--out", str(npz)]) == 0

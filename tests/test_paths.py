@@ -59,3 +59,18 @@ def test_check_data_wrong_shape(tmp_path):
 def test_check_data_on_builtin_body(body_root):
     res = _check(body_root, "--require", "model", "iuv-loss")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_registry_protocols_and_mixtures():
+    """Every protocol key of the registry is a 3D protocol and every 3D protocol scores a registered dataset; the
+    mixture presets are the registry's groups (spec §4.5)."""
+    from pymaf.data.mixed import PARTITIONS
+    from pymaf.eval.pose3d import POSE3D_PROTOCOLS, protocol_for
+    keys = {d.protocol for d in paths.DATASETS.values() if d.protocol}
+    assert keys == set(POSE3D_PROTOCOLS)
+    assert protocol_for("synthetic-val") is POSE3D_PROTOCOLS["synthetic-val"] and protocol_for("lsp") is None
+    assert PARTITIONS["spin"] == [(("h36m",), 0.3), (("lsp-orig", "mpii", "lspet", "coco"), 0.6),
+                                  (("mpi-inf-3dhp",), 0.1)]
+    assert PARTITIONS["eft"][1] == (("lsp-orig", "mpii", "lspet", "coco-full"), 0.3)
+    assert paths.dataset_npz(Path("d"), "coco", "eft") == Path("d/dataset_extras/coco_2014_train_eft.npz")
+    assert paths.dataset_image_root(Path("d"), "synthetic-val") == Path("d/synthetic")

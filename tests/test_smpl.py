@@ -11,33 +11,7 @@ from pymaf.body import joints as J
 from pymaf.body import model_file as mf
 from pymaf.body.smpl import SMPL, build_smpl, load_mean_params
 
-V = 6890
-
-
-def random_model(seed: int = 0) -> dict:
-    """Random SMPL-format arrays with the real shapes: SMPL's parent list, normalised skinning weights,
-    a J_regressor with rows summing to 1, shape/pose blend shapes of plausible size."""
-    rng = np.random.default_rng(seed)
-    jreg = np.zeros((24, V))
-    for j in range(24):
-        jreg[j, rng.choice(V, 8, replace=False)] = rng.dirichlet(np.ones(8))
-    weights = rng.random((V, 24)) ** 4
-    weights /= weights.sum(1, keepdims=True)
-    return {
-        "v_template": rng.normal(scale=0.3, size=(V, 3)),
-        "shapedirs": rng.normal(scale=0.01, size=(V, 3, 10)),
-        "posedirs": rng.normal(scale=0.01, size=(V, 3, 207)),
-        "J_regressor": jreg,
-        "weights": weights,
-        "kintree_table": np.array([J.SMPL_PARENTS, list(range(24))]),
-        "f": rng.integers(0, V, size=(13776, 3)),
-    }
-
-
-def random_regressor(rows: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    reg = rng.random((rows, V)) * (rng.random((rows, V)) < 0.002)
-    return reg / reg.sum(1, keepdims=True)
+from helpers import V, random_model, random_regressor
 
 
 @pytest.fixture(scope="module")

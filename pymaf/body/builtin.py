@@ -39,6 +39,7 @@ from scipy.spatial.transform import Rotation
 from pymaf.body.builtin_mesh import (JOINT_FLIP, N_CAGE, NUM_JOINTS, PARENTS, BodyMesh, build_body_mesh,
                                      mirror_vertex_indices)
 from pymaf.body.joints import IDX431, VERTEX_JOINT_IDS
+from pymaf.paths import atomic_write
 
 __all__ = ["BUILTIN_VERSION", "write_builtin_body", "mirror_vertex_indices", "PART6_NAMES"]
 
@@ -395,10 +396,11 @@ _GENDER_BETAS = {"NEUTRAL": np.zeros(10),
 
 
 def write_builtin_body(out_dir: Path, seed: int = 0) -> None:
-    """Write the built-in body-model data root (layout in the module docstring) into ``out_dir``."""
+    """Write the built-in body-model data root (layout in the module docstring) into ``out_dir``, each file
+    atomically (processes that generate it concurrently write identical bytes; a reader sees whole files)."""
     out = Path(out_dir)
-    (out / "smpl").mkdir(parents=True, exist_ok=True)
-    (out / "UV_data").mkdir(parents=True, exist_ok=True)
+    npz = lambda rel, **arrays: atomic_write(out / rel, lambda f: np.savez(f, **arrays))  # noqa: E731
+    npy = lambda rel, arr: atomic_write(out / rel, lambda f: np.save(f, arr))  # noqa: E731
     raw = build_body_mesh()
     named = _named_vertices(raw)
     order, l3_raw, dropped_raw = _vertex_order(raw, named)
@@ -415,17 +417,18 @@ def write_builtin_body(out_dir: Path, seed: int = 0) -> None:
     kintree = np.stack([np.array(PARENTS, dtype=np.int64), np.arange(NUM_JOINTS, dtype=np.int64)])
     kintree[0, 0] = 4294967295
     for gender, betas in _GENDER_BETAS.items():
-        np.savez(out / "smpl" / f"SMPL_{gender}.npz", v_template=V + shapedirs @ betas, shapedirs=shapedirs,
-                 posedirs=posedirs, J_regressor=J_reg, weights=W, kintree_table=kintree, f=F.astype(np.int64))
-    np.savez(out / "smpl_mean_params.npz", **_mean_params(seed))
+        npz(f"smpl/SMPL_{gender}.npz", v_template=V + shapedirs @ betas, shapedirs=shapedirs, posedirs=posedirs,
+            J_regressor=J_reg, weights=W, kintree_table=kintree, f=F.astype(np.int64))
+    npz("smpl_mean_params.npz", **_mean_params(seed))
     h36m = _regressor(V, m, _H36M_PTS, _H36M_FLIP)
     extra = _regressor(V, m, _EXTRA_PTS, (1, 0, 2, 3, 4, 5, 6, 7, 8))
     extra[4], extra[6], extra[7] = h36m[0], h36m[7], h36m[9]
-    np.save(out / "J_regressor_h36m.npy", h36m)
-    np.save(out / "J_regressor_extra.npy", extra)
-    np.savez(out / "mesh_downsampling.npz", **_downsampling(mesh, l2, l3, int(inv[dropped_raw])))
+    npy("J_regressor_h36m.npy", h36m)
+    npy("J_regressor_extra.npy", extra)
+    npz("mesh_downsampling.npz", **_downsampling(mesh, l2, l3, int(inv[dropped_raw])))
     parts = _dp_parts(V, F, W, m)
-    scipy.io.savemat(out / "UV_data" / "UV_Processed.mat", _uv_file(V, F, parts, J, m), do_compression=True)
+    uv = _uv_file(V, F, parts, J, m)
+    atomic_write(out / "UV_data" / "UV_Processed.mat", lambda f: scipy.io.savemat(f, uv, do_compression=True))
     tex, cube = _part_textures(parts)
-    np.save(out / "vertex_texture.npy", tex)
-    np.save(out / "cube_parts.npy", cube)
+    npy("vertex_texture.npy", tex)
+    npy("cube_parts.npy", cube)

@@ -2,23 +2,18 @@
 
 The real SMPL family is used when ``<data_root>/smpl/SMPL_NEUTRAL.(pkl|npz)`` exists. Otherwise the
 built-in SMPL-format body model (``pymaf.body.builtin``) is generated once into the cache folder and
-used instead; the same loaders read both, nothing downstream knows the difference.
+used instead (announced by ``resolve_body_files(..., announce=True)``); the same loaders read both,
+nothing downstream knows the difference.
 """
 from __future__ import annotations
 
-import functools
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from pymaf import paths
-from pymaf.errors import MissingFileError
 
 log = logging.getLogger("pymaf")
-_ANNOUNCED = "PYMAF_BUILTIN_ANNOUNCED"
 
 
 @dataclass(frozen=True)
@@ -34,17 +29,6 @@ class BodyFiles:
     vertex_texture: Path           # vertex_texture.npy
     cube_parts: Path               # cube_parts.npy
     builtin: bool
-
-
-def require(path: Path | None, key: str) -> Path:
-    """``path`` if it exists, else a FileNotFoundError naming the file and where to get it."""
-    entry = paths.FILES[key]
-    if path is None or not Path(path).exists():
-        shown = path if path is not None else entry.rel
-        raise MissingFileError(
-            f"missing data file {shown} ({key}): get it from {entry.origin} and place it at "
-            f"<data_root>/{entry.rel}; run `python scripts/check_data.py` to see every file's status")
-    return Path(path)
 
 
 def _files_in(root: Path, builtin: bool) -> BodyFiles:
@@ -69,42 +53,28 @@ def has_real_smpl(data_root: Path) -> bool:
     return paths.existing(Path(data_root), paths.FILES["smpl_neutral"]) is not None
 
 
-def resolve_body_files(data_root: Path | str | None) -> BodyFiles:
-    """Real files when the data root holds an SMPL neutral model, else the built-in body model."""
+def resolve_body_files(data_root: Path | str | None, announce: bool = True) -> BodyFiles:
+    """Real files when the data root holds an SMPL neutral model, else the built-in body model (generated on
+    first use). Nothing is cached: with ``announce`` the use of the built-in body model is logged, so a run
+    resolves once with ``announce=True`` and passes ``announce=False`` (or the BodyFiles) everywhere else."""
     root = paths.resolve_data_root(data_root)
     if has_real_smpl(root):
         return _files_in(root, builtin=False)
-    return _files_in(builtin_root(), builtin=True)
+    files = _files_in(builtin_root(), builtin=True)
+    if announce:
+        log.warning("using the built-in body model from %s (put the real SMPL files in <data_root>/smpl/ to use "
+                    "them)", files.root)
+    return files
 
 
 def builtin_root(cache: Path | None = None) -> Path:
-    """The folder of the generated built-in body model, generating it on first use."""
-    return _builtin_root(str(cache or paths.cache_dir()))
-
-
-@functools.lru_cache(maxsize=None)  # generate / announce once per process and cache folder
-def _builtin_root(cache: str) -> Path:
+    """The folder of the generated built-in body model, generating it when its ``COMPLETE`` marker is missing
+    (each file is written atomically and the marker last, so concurrent processes may generate it together)."""
     from pymaf.body import builtin  # generator code is only imported when needed
 
-    target = Path(cache) / f"builtin-body-v{builtin.BUILTIN_VERSION}"
-    marker = target / "COMPLETE"
-    if not marker.exists():
+    target = Path(cache or paths.cache_dir()) / f"builtin-body-v{builtin.BUILTIN_VERSION}"
+    if not (target / "COMPLETE").exists():
         log.warning("real SMPL files not found under the data root: generating the built-in body model in %s", target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".builtin-", dir=target.parent))
-        try:
-            builtin.write_builtin_body(tmp)
-            (tmp / "COMPLETE").write_text("ok\n")
-            try:
-                os.replace(tmp, target)  # atomic when target does not exist yet
-            except OSError:
-                if not marker.exists():  # a concurrent process did not win the race either
-                    raise
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    if not os.environ.get(_ANNOUNCED):  # inherited by worker processes: the log says it once per run
-        os.environ[_ANNOUNCED] = "1"
-        log.warning("using the built-in body model from %s (put the real SMPL files in <data_root>/smpl/ to use them)",
-                    target)
+        builtin.write_builtin_body(target)
+        paths.atomic_write(target / "COMPLETE", lambda f: f.write(b"ok\n"))
     return target

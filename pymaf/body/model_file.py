@@ -1,4 +1,5 @@
-"""Read and write SMPL-format body-model files without chumpy (spec §9, §1.6).
+"""Read and write SMPL-format body-model files without chumpy (spec §9, §1.6); the project's one restricted
+unpickler (also used for SPIN-format object arrays and 3DPW sequence files, ``pymaf.data.spin_npz``).
 
 * ``load_smpl_model``: the official SMPL v1.0 ``.pkl`` (Python-2 pickles holding chumpy arrays and a
   scipy sparse ``J_regressor``) or our ``.npz``. Pickles go through ``RestrictedUnpickler``: only a
@@ -24,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pymaf.errors import BodyModelError, MissingFileError
+from pymaf.paths import atomic_write
 
 NUM_VERTS = 6890
 NUM_FACES = 13776
@@ -48,16 +50,20 @@ class ForbiddenGlobalError(BodyModelError, pickle.UnpicklingError):
     """A pickle named a global outside the whitelist (it could execute code)."""
 
 
-class ChumpyStub:
-    """Inert stand-in for a pickled chumpy object: keeps the class name and the pickled state."""
+class _Stub:
+    """Inert stand-in for a pickled object: nothing runs, only its constructor arguments and state are kept."""
 
-    chumpy_class = "chumpy.?"
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> "ChumpyStub":
+    def __new__(cls, *args: Any, **kwargs: Any) -> "_Stub":
         obj = object.__new__(cls)
         obj.state = {}
         obj.args = args
         return obj
+
+
+class ChumpyStub(_Stub):
+    """Inert stand-in for a pickled chumpy object: keeps the class name and the pickled state."""
+
+    chumpy_class = "chumpy.?"
 
     def __setstate__(self, state: Any) -> None:
         self.state = state if isinstance(state, dict) else {"_state": state}
@@ -66,15 +72,10 @@ class ChumpyStub:
         return f"<{self.chumpy_class} stub, keys={sorted(self.state)}>"
 
 
-class SparseStub:
+class SparseStub(_Stub):
     """Inert stand-in for a pickled scipy sparse matrix (old or new scipy module path)."""
 
     sparse_format = "csc"
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> "SparseStub":
-        obj = object.__new__(cls)
-        obj.state = {}
-        return obj
 
     def __setstate__(self, state: Any) -> None:
         if not isinstance(state, dict):
@@ -125,6 +126,8 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
         allowed[(mod, "frozenset")] = frozenset
         allowed[(mod, "object")] = object
         allowed[(mod, "bytearray")] = bytearray
+        allowed[(mod, "str")] = str
+        allowed[(mod, "bytes")] = bytes
     allowed[("_codecs", "encode")] = _safe_codecs_encode
     for mod in ("copy_reg", "copyreg"):
         allowed[(mod, "_reconstructor")] = _safe_reconstructor
@@ -137,7 +140,7 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
 
 def _safe_reconstructor(cls: type, base: type, state: Any) -> Any:
     """`copy_reg._reconstructor` (protocol 0/1 objects) restricted to our stub classes."""
-    if not (isinstance(cls, type) and issubclass(cls, (ChumpyStub, SparseStub)) and base is object):
+    if not (isinstance(cls, type) and issubclass(cls, _Stub) and base is object):
         raise pickle.UnpicklingError(f"copy_reg._reconstructor({cls!r}, {base!r}) is not allowed")
     return cls.__new__(cls)
 
@@ -165,9 +168,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         obj = self._allowed.get((module, name))
         if obj is None:
             raise ForbiddenGlobalError(
-                f"{self.source}: refusing to unpickle global '{module}.{name}' (not in the whitelist of "
-                "numpy arrays, scipy sparse matrices and chumpy arrays; the file may be malicious or not a "
-                "body-model file)")
+                f"{self.source}: the pickle names the global '{module}.{name}', which is not allowed (only numpy "
+                "arrays, scipy sparse matrices, chumpy arrays and plain values are read; the file may be malicious)")
         return obj
 
 
@@ -338,13 +340,8 @@ def _load_npz_keys(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 def save_smpl_npz(model: dict[str, Any], path: str | os.PathLike) -> None:
     """Validate ``model`` and write its 7 SMPL arrays to ``path`` (.npz, no pickles), atomically."""
-    path = Path(path)
     arrays = validate_smpl_model(model, str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 # ----------------------------------------------------------------------------- .npy / mesh_downsampling

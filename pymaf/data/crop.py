@@ -74,7 +74,7 @@ def keypoints_to_crop(kp: np.ndarray, center: np.ndarray, scale: float, res: int
     """Original-image pixel coordinates [..., 2] -> normalised crop coordinates in [-1, 1] (§4.3).
 
     quirks=True: the official ``2 (trunc(T(kp)) + 1)/res - 1`` (integer quantisation, +1 px offset, §10.6).
-    quirks=False: the exact map of the pixels ``crop_image`` produces (its integer box, rotation about the box
+    quirks=False: the exact map of the pixels ``crop_rotate_resize`` produces (its integer box, rotation about the box
     centre), with pixel centres at integer coordinates: u = -1 and +1 are the crop edges, so an image flip is
     exactly u -> -u.
     """
@@ -156,7 +156,7 @@ def _cv2_rotate_strip(region: np.ndarray, angle: float, pad: int) -> np.ndarray:
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def crop_image(img: np.ndarray, center: np.ndarray, scale: float, res: int = 224, rot: float = 0.0,
+def crop_rotate_resize(img: np.ndarray, center: np.ndarray, scale: float, res: int = 224, rot: float = 0.0,
                backend: str = "spin") -> np.ndarray:
     """Crop, rotate and resize ``img`` [H, W, 3] (uint8 or float, RGB) to [res, res, 3] uint8 (§4.3)."""
     if backend not in BACKENDS:

@@ -29,7 +29,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -39,17 +38,12 @@ from pymaf.errors import DataError, ImageError, PymafError
 from pymaf.body.joints import J49_FLIP_PERM, SMPL_JOINTS_FLIP_PERM, flip_keypoints
 from pymaf.data.augment import (IDENTITY, AugmentConfig, AugmentParams, augment_joints3d, augment_pixels,
                                 augment_pose, sample_augmentation)
-from pymaf.data.crop import BACKENDS, crop_image, keypoints_to_crop
+from pymaf.data.crop import BACKENDS, crop_rotate_resize, keypoints_to_crop
 from pymaf.data.fits import apply_final_fits, load_final_fits
-from pymaf.data.images import read_image
+from pymaf.data.images import configure_worker_threads, read_image
 from pymaf.data.spin_npz import SpinAnnotations, load_spin_npz
 
 log = logging.getLogger("pymaf")
-
-# A forked child (DataLoader worker, generation pool) must not use OpenCV's thread pool inherited from the parent:
-# the pool's threads do not exist in the child and the first parallel cv2 call (or cv2.setNumThreads(n > 0))
-# waits for them forever. Sequential OpenCV in every forked child avoids that hang.
-os.register_at_fork(after_in_child=lambda: cv2.setNumThreads(0))
 
 IMG_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMG_STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -95,6 +89,7 @@ class BaseDataset(Dataset):
         self.has_smpl_2dkps = bool(self.ann.smpl_2dkps.any())
         self.num_skipped = 0  # missing images replaced in this process (workers: sum batch['skipped'])
         self._warned: set[int] = set()
+        self._threads_pid = os.getpid()  # a worker process (another pid) configures its threads on its first sample
 
     def __len__(self) -> int:
         return len(self.ann)
@@ -108,6 +103,9 @@ class BaseDataset(Dataset):
         return str(self.mask_root / name) if self.mask_root is not None else name
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        if self._threads_pid != os.getpid():  # first sample in a DataLoader worker, whatever its worker_init_fn
+            configure_worker_threads()
+            self._threads_pid = os.getpid()
         index, seed = (int(key[0]), int(key[1])) if isinstance(key, (tuple, list)) else (int(key), None)
         if not 0 <= index < len(self):
             raise IndexError(f"{self.dataset_name}: index {index} out of range [0, {len(self)})")
@@ -141,7 +139,7 @@ class BaseDataset(Dataset):
         center, scale = a.center[idx], float(a.scale[idx]) * params.scale
         res = self.img_res
         try:
-            crop = crop_image(img, center, scale, res, params.rot, self.crop_backend)
+            crop = crop_rotate_resize(img, center, scale, res, params.rot, self.crop_backend)
         except ValueError as e:
             raise DataError(f"{self.dataset_name}: sample {idx} ({self.image_path(idx)}) of {a.source}: {e}") from e
 
@@ -193,9 +191,7 @@ def build_dataset(data_root: Path | str, name: str, split: str = "eval", *, eft:
     Other keyword arguments go to ``BaseDataset``.
     """
     root = Path(data_root)
-    npz = paths.dataset_npz(root, name, split)
-    if eft and split == "train" and name in paths.DATASET_FILES_EFT:
-        npz = npz.with_name(paths.DATASET_FILES_EFT[name])
+    npz = paths.dataset_npz(root, name, "eft" if eft and split == "train" and paths.dataset(name).eft else split)
     kwargs.setdefault("is_train", split == "train")
     if name == "lsp":
         kwargs.setdefault("mask_root", paths.dataset_image_root(root, "upi-s1h"))

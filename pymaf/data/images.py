@@ -16,6 +16,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from pymaf.errors import ImageError
 
@@ -48,6 +49,15 @@ def composite_alpha(bgra: np.ndarray) -> np.ndarray:
     return np.clip(rgb * a + BACKGROUND * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
 
 
+def configure_worker_threads(_worker_id: int | None = None) -> None:
+    """Call first in every forked worker (DataLoader ``worker_init_fn``, the synthetic generation workers):
+    sequential OpenCV (a forked child inherits no thread pool, and its first parallel cv2 call or
+    ``cv2.setNumThreads(n > 0)`` waits for the missing threads forever) and single-threaded torch (one sample per
+    core, no oversubscription). ``BaseDataset`` calls it on its first sample in a process other than its creator's."""
+    cv2.setNumThreads(0)
+    torch.set_num_threads(1)
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """The image at ``path`` as [H,W,3] uint8 RGB (grey converted, alpha composited over BACKGROUND)."""
     p = Path(path)
@@ -73,4 +83,4 @@ def read_image(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(bgr[:, :, ::-1])
 
 
-__all__ = ["read_image", "composite_alpha", "is_truncated_jpeg", "BACKGROUND"]
+__all__ = ["read_image", "configure_worker_threads", "composite_alpha", "is_truncated_jpeg", "BACKGROUND"]

@@ -22,17 +22,20 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 from torch.utils.data import Dataset, Sampler
 
+from pymaf import paths
 from pymaf.data.dataset import BaseDataset, build_dataset
 
 log = logging.getLogger("pymaf")
 
-# Named presets (§4.5): groups of datasets with a group ratio; inside a group the ratio is split by size.
-PARTITIONS: dict[str, list[tuple[tuple[str, ...], float]]] = {
-    # conference / SPIN setting [P0] (the released checkpoint): 0.3 H36M / 0.6 in-the-wild / 0.1 MPI-INF-3DHP
-    "spin": [(("h36m",), 0.3), (("lsp-orig", "mpii", "lspet", "coco"), 0.6), (("mpi-inf-3dhp",), 0.1)],
-    # EFT setting (HEAD): 0.5 H36M / 0.3 in-the-wild with coco-full / 0.2 MPI-INF-3DHP
-    "eft": [(("h36m",), 0.5), (("lsp-orig", "mpii", "lspet", "coco-full"), 0.3), (("mpi-inf-3dhp",), 0.2)],
+# Named presets (§4.5): a ratio per group; a group's datasets (``paths.DATASETS``: ``group``, ``presets``, in
+# registry order) split the group's ratio by their sizes.
+MIX_RATIOS: dict[str, dict[str, float]] = {
+    "spin": {"h36m": 0.3, "itw": 0.6, "mpi": 0.1},  # conference / SPIN setting [P0] (the released checkpoint)
+    "eft": {"h36m": 0.5, "itw": 0.3, "mpi": 0.2},   # EFT setting (HEAD), in-the-wild with coco-full
 }
+PARTITIONS: dict[str, list[tuple[tuple[str, ...], float]]] = {
+    preset: [(tuple(n for n, d in paths.DATASETS.items() if d.group == group and preset in d.presets), ratio)
+             for group, ratio in ratios.items()] for preset, ratios in MIX_RATIOS.items()}
 
 
 def partition_ratios(partition: str | Sequence[tuple[Sequence[str], float]], sizes: dict[str, int]) -> dict[str, float]:
@@ -185,9 +188,9 @@ class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
 
 
 def final_fits_path(data_root: Path | str, name: str) -> Path | None:
-    """SPIN's final fits of training set ``name`` (``<data_root>/final_fits/<name>.npz``, ``h36m.npy`` for H36M,
-    §3.4), or None (with a warning that names the file) when they are not there."""
-    fit = Path(data_root) / "final_fits" / ("h36m.npy" if name == "h36m" else f"{name}.npz")
+    """SPIN's final fits of training set ``name`` (§3.4): the file the registry names (``paths.DATASETS``), else
+    ``final_fits/<name>.npz``; None (with a warning that names the file) when it is not there."""
+    fit = Path(data_root) / (paths.dataset(name).fits or f"final_fits/{name}.npz")
     if fit.exists():
         return fit
     log.warning("no SPIN final fits for %s at %s: using the dataset's own SMPL labels", name, fit)
@@ -199,7 +202,7 @@ def build_mixed_dataset(data_root: Path | str, partition: str = "spin", *, use_f
     """The training mixture of a preset: (MixedDataset, per-dataset ratios in its order).
 
     'spin' reads the SPIN training files and, when ``use_fits`` (default True for 'spin'), the SPIN final fits
-    ``<data_root>/final_fits/<name>.npz`` (``h36m.npy`` for H36M) where present (§3.4); 'eft' reads the EFT files.
+    (``paths.DATASETS[name].fits``) where present (§3.4); 'eft' reads the EFT files.
     Other keyword arguments go to every ``BaseDataset``.
     """
     root = Path(data_root)

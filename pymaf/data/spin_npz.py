@@ -24,13 +24,12 @@ every other field has a documented default. All per-sample arrays are converted 
 | `cam_trans` | (N, 3) | float | pymaf extension: translation of the SMPL model frame in the camera | absent |
 
 Accepted variants: ``scale`` as (N, 1); ``S`` as (N, 24, 3) (confidence 1 is appended). Unknown keys are
-kept in ``SpinAnnotations.extra`` untouched. Object arrays (rare) are read with a restricted unpickler
-that only rebuilds numpy arrays and plain strings, never ``np.load(allow_pickle=True)``.
+kept in ``SpinAnnotations.extra`` untouched. Object arrays (rare) are read with the project's restricted
+unpickler (numpy arrays and plain values only), never ``np.load(allow_pickle=True)``.
 """
 from __future__ import annotations
 
 import io
-import pickle
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +37,9 @@ from typing import Any, BinaryIO, Mapping
 
 import numpy as np
 
-from pymaf.errors import DataError, MissingFileError
+from pymaf.body.model_file import load_npy_restricted, restricted_load
+from pymaf.errors import BodyModelError, DataError, MissingFileError
+from pymaf.paths import atomic_write
 
 # key -> trailing shape (after N). Fields not listed here are passed through as `extra`.
 FIELD_SHAPES: dict[str, tuple[int, ...]] = {
@@ -85,43 +86,13 @@ def _shape_str(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
-_NUMPY_GLOBALS = {
-    ("numpy._core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("builtins", "str"), ("builtins", "bytes"),
-    ("_codecs", "encode"),  # bytes in protocol-2 pickles written by Python 3
-}
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Rebuilds numpy arrays, scalars and plain Python containers; any other global is refused."""
-
-    source = "<pickle>"
-
-    def find_class(self, module: str, name: str) -> Any:
-        module = {"__builtin__": "builtins"}.get(module, module)  # Python 2 pickles
-        if module.startswith("numpy.core"):  # numpy < 2 pickles
-            module = "numpy._core" + module[len("numpy.core"):]
-        if (module, name) not in _NUMPY_GLOBALS:
-            raise SpinFormatError(f"{self.source}: the pickle references {module}.{name}, which is not allowed "
-                                  "(only numpy arrays and plain Python values are read)")
-        return super().find_class(module, name)
-
-
-def load_pickle_numpy_only(f: BinaryIO, source: str, encoding: str = "latin1") -> Any:
-    """Unpickle ``f`` (Python 2 pickles too: latin1) allowing only numpy arrays and plain Python values."""
-    up = _NumpyOnlyUnpickler(f, encoding=encoding)
-    up.source = source
-    return up.load()
-
-
-def _restricted_object_array(data: bytes, source: str, key: str) -> np.ndarray:
-    """Read an object-dtype ``.npy`` member without arbitrary code: numpy arrays and strings only."""
-    f = io.BytesIO(data)
-    version = np.lib.format.read_magic(f)
-    reader = (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)
-    shape, _, _ = reader(f)
-    arr = load_pickle_numpy_only(f, f"{source}: field '{key}'")
-    return np.asarray(arr).reshape(shape)
+def load_pickle(f: BinaryIO, source: str, npy: bool = False) -> Any:
+    """Unpickle ``f`` (Python 2 pickles too; with ``npy`` an object-dtype ``.npy`` payload) with the project's one
+    restricted unpickler (``pymaf.body.model_file``); its errors become :class:`SpinFormatError`."""
+    try:
+        return (load_npy_restricted if npy else restricted_load)(f, source)
+    except BodyModelError as e:
+        raise SpinFormatError(str(e)) from None
 
 
 def read_npz_arrays(path: Path | str) -> dict[str, np.ndarray]:
@@ -132,7 +103,7 @@ def read_npz_arrays(path: Path | str) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     try:
         npz = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
         raise SpinFormatError(f"{path}: not a readable .npz (expected a zip of .npy arrays, as np.savez writes): "
                               "the file is truncated, corrupt or of another format") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
@@ -147,7 +118,7 @@ def read_npz_arrays(path: Path | str) -> dict[str, np.ndarray]:
                 if "allow_pickle" not in str(e):
                     raise SpinFormatError(f"{path}: cannot read field '{key}': {e}") from e
                 with zipfile.ZipFile(path) as zf:
-                    out[key] = _restricted_object_array(zf.read(key + ".npy"), str(path), key)
+                    out[key] = load_pickle(io.BytesIO(zf.read(key + ".npy")), f"{path}: field '{key}'", npy=True)
     return out
 
 
@@ -246,11 +217,7 @@ def save_spin_npz(path: Path | str, **arrays: Any) -> Path:
     for key in STRING_FIELDS:
         if key in checked:
             checked[key] = np.asarray(checked[key], dtype=str)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **checked)
-    tmp.replace(path)
-    return path
+    return atomic_write(path, lambda f: np.savez(f, **checked))
 
 
 def keypoint_box(kp: np.ndarray, rescale: float = 1.2) -> tuple[np.ndarray, np.ndarray]:

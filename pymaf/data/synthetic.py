@@ -27,7 +27,6 @@ chunks single-threaded, so the same seed gives identical npz and JPEG bytes what
 """
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import multiprocessing as mp
@@ -42,7 +41,9 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from pymaf.body.joints import SMPL_JOINTS_FLIP_PERM
+from pymaf.data.images import configure_worker_threads
 from pymaf.data.spin_npz import keypoint_box, save_spin_npz
+from pymaf.paths import atomic_write
 
 log = logging.getLogger("pymaf")
 
@@ -245,12 +246,12 @@ class Clothing:
 
 
 class SyntheticRenderer:
-    """Renders samples of one split; holds the body model (build once per worker process)."""
+    """Renders samples of one split; holds the body model (built once by the caller, inherited by forked workers)."""
 
     def __init__(self, data_root: Path | str | None, cfg: SyntheticConfig = SyntheticConfig()):
         from pymaf.body.files import resolve_body_files
         from pymaf.body.smpl import build_smpl
-        self.files = resolve_body_files(data_root)
+        self.files = resolve_body_files(data_root, announce=False)  # named in generate_synthetic_dataset's log
         self.smpl = build_smpl(self.files, "neutral").eval()
         self.clothing = Clothing(self.smpl.lbs_weights.numpy(), self.smpl.v_template.numpy())
         self.cfg = cfg
@@ -300,25 +301,26 @@ class SyntheticRenderer:
         return samples
 
 
-@functools.lru_cache(maxsize=1)
-def _renderer(data_root: str | None, cfg: SyntheticConfig) -> SyntheticRenderer:
-    """One renderer per process (the body model is loaded once per generation worker)."""
-    return SyntheticRenderer(data_root, cfg)
-
-
-def _write_chunk(job: tuple[int, str, list[int], str, str | None, SyntheticConfig]) -> list[tuple[int, dict[str, Any]]]:
-    """Render and write the JPEGs of one chunk; returns (index, annotations) rows. Runs single-threaded."""
-    seed, split, indices, out_dir, data_root, cfg = job
-    torch.set_num_threads(1)
-    cv2.setNumThreads(0)  # sequential (0); a thread count > 0 can deadlock in a forked worker
+def _write_chunk(renderer: SyntheticRenderer, job: tuple[int, str, list[int], str]) -> list[tuple[int, dict[str, Any]]]:
+    """Render and write the JPEGs of one chunk; returns (index, annotations) rows."""
+    seed, split, indices, out_dir = job
     rows = []
-    for s in _renderer(data_root, cfg).render_chunk(seed, split, indices):
-        ok, buf = cv2.imencode(".jpg", s["image"][:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
+    for s in renderer.render_chunk(seed, split, indices):
+        ok, buf = cv2.imencode(".jpg", s["image"][:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, renderer.cfg.jpeg_quality])
         if not ok:
             raise RuntimeError(f"JPEG encoding failed for synthetic sample {split}/{s['index']}")
         (Path(out_dir) / f"{s['index']:06d}.jpg").write_bytes(buf.tobytes())
         rows.append((s["index"], s["ann"]))
     return rows
+
+
+def _worker(renderer: SyntheticRenderer, jobs: dict[int, tuple], results: Any) -> None:
+    """A forked generation worker: the renderer is inherited (never pickled); sends {job id: rows} or the error."""
+    configure_worker_threads()
+    try:
+        results.put({k: _write_chunk(renderer, job) for k, job in jobs.items()})
+    except BaseException as e:  # noqa: BLE001 - handed to the parent, which re-raises it
+        results.put(e)
 
 
 def synthetic_dataset_info(data_root: Path | str) -> dict[str, Any] | None:
@@ -332,7 +334,8 @@ def synthetic_dataset_info(data_root: Path | str) -> dict[str, Any] | None:
 def generate_synthetic_dataset(data_root: Path | str, num_train: int = 1000, num_val: int = 100, seed: int = 0,
                                image_size: tuple[int, int] | int = 256, workers: int = 2,
                                cfg: SyntheticConfig | None = None) -> dict[str, Path]:
-    """Generate both splits under ``<data_root>/synthetic``; returns {split: npz path}."""
+    """Generate both splits under ``<data_root>/synthetic``; returns {split: npz path}. One renderer (the body
+    model) is built here and inherited by the forked workers."""
     if isinstance(image_size, int):
         image_size = (image_size, image_size)
     cfg = cfg or SyntheticConfig(image_size=tuple(image_size))
@@ -342,22 +345,32 @@ def generate_synthetic_dataset(data_root: Path | str, num_train: int = 1000, num
     for split, n in (("train", num_train), ("val", num_val)):
         folder = root / "images" / split
         folder.mkdir(parents=True, exist_ok=True)
-        jobs += [(seed, split, list(range(i, min(i + CHUNK, n))), str(folder), str(data_root), cfg)
-                 for i in range(0, n, CHUNK)]
+        jobs += [(seed, split, list(range(i, min(i + CHUNK, n))), str(folder)) for i in range(0, n, CHUNK)]
     t0 = time.time()
-    if workers > 1:
-        with mp.get_context("fork").Pool(workers) as pool:
-            results = pool.map(_write_chunk, jobs, chunksize=1)
-    else:  # in this process: single-threaded like the workers (identical bytes), then restore
-        threads, cv_threads = torch.get_num_threads(), cv2.getNumThreads()
-        try:
-            results = [_write_chunk(j) for j in jobs]
-        finally:
-            torch.set_num_threads(threads)
-            cv2.setNumThreads(cv_threads)
-            _renderer.cache_clear()
+    threads, cv_threads = torch.get_num_threads(), cv2.getNumThreads()
+    try:  # single-threaded here and in the workers (identical bytes whatever their number), then restored
+        configure_worker_threads()
+        renderer = SyntheticRenderer(data_root, cfg)
+        if workers > 1:  # forked workers: job k goes to worker k % workers
+            ctx = mp.get_context("fork")
+            queue = ctx.SimpleQueue()
+            procs = [ctx.Process(target=_worker, args=(renderer, dict(list(enumerate(jobs))[w::workers]), queue))
+                     for w in range(workers)]
+            for p in procs:
+                p.start()
+            parts = [queue.get() for _ in procs]
+            for p in procs:
+                p.join()
+            if failed := [e for e in parts if isinstance(e, BaseException)]:
+                raise failed[0]
+            results = [r for part in parts for r in part.items()]
+        else:
+            results = [(k, _write_chunk(renderer, j)) for k, j in enumerate(jobs)]
+    finally:
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(cv_threads)
     for split, n in (("train", num_train), ("val", num_val)):
-        rows = sorted(r for job, res in zip(jobs, results) if job[1] == split for r in res)
+        rows = sorted(r for k, res in results if jobs[k][1] == split for r in res)
         if not rows:
             continue
         fields = {k: np.stack([a[k] for _, a in rows]) for k in rows[0][1]}
@@ -366,6 +379,7 @@ def generate_synthetic_dataset(data_root: Path | str, num_train: int = 1000, num
                                    has_smpl=np.ones(n), gender=np.full(n, "n"), **fields)
     info = dict(version=SYNTHETIC_VERSION, num_train=num_train, num_val=num_val, seed=seed,
                 image_size=list(cfg.image_size))
-    (root / "info.json").write_text(json.dumps(info, indent=1))
-    log.info("synthetic dataset: %d train + %d val samples in %s (%.1f s)", num_train, num_val, root, time.time() - t0)
+    atomic_write(root / "info.json", lambda f: f.write(json.dumps(info, indent=1).encode()))  # last: "complete"
+    log.info("synthetic dataset: %d train + %d val samples in %s (%s body model, %.1f s)", num_train, num_val, root,
+             "built-in" if renderer.files.builtin else "real SMPL", time.time() - t0)
     return out

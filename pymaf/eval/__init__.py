@@ -113,7 +113,7 @@ def prepare_evaluation(dataset: str, data_root: Path | str, device: torch.device
                           f"{', '.join(DATASETS)}")
     dev = torch.device(device)
     data_root = Path(data_root)
-    body_files = resolve_body_files(data_root)
+    body_files = resolve_body_files(data_root, announce=False)   # announced where the model was built
     ds = build_dataset(data_root, dataset, "eval", is_train=False, crop_backend=crop_backend)
     factory, protocol, extra = build_evaluator(dataset, body_files, dev, data_root=data_root,
                                                coco_official_scores=coco_official_scores, out_dir=out_dir,

@@ -22,7 +22,7 @@ from pymaf import metrics
 from pymaf.data.crop import crop_box
 from pymaf.errors import MissingFileError
 
-NUM_PARTS = 7  # background + 6 parts (UP-3D convention)
+LSP_PART_CLASSES = 7  # LSP part segmentation classes: background + 6 parts (UP-3D convention)
 
 
 def uncrop_labels(labels: np.ndarray, center: np.ndarray, scale: float, orig_shape: tuple[int, int]) -> np.ndarray:
@@ -65,7 +65,7 @@ class LSPSegEvaluator:
         self.renderer = renderer
         self.gt_root = Path(gt_root) if gt_root is not None else None
         self.fg_conf = np.zeros((2, 2), np.int64)
-        self.part_conf = np.zeros((NUM_PARTS, NUM_PARTS), np.int64)
+        self.part_conf = np.zeros((LSP_PART_CLASSES, LSP_PART_CLASSES), np.int64)
         self.part_correct = 0
         self.pixels = 0
         self._names: list[str] = []
@@ -95,7 +95,7 @@ class LSPSegEvaluator:
             pm = uncrop_labels(mask[i], center[i], scale[i], shape).astype(np.int64)
             pp = uncrop_labels(parts[i], center[i], scale[i], shape).astype(np.int64)
             self.fg_conf += metrics.confusion_matrix(pm, gt_mask, 2, ignore_index=None)
-            self.part_conf += metrics.confusion_matrix(pp, gt_parts, NUM_PARTS, ignore_index=255)
+            self.part_conf += metrics.confusion_matrix(pp, gt_parts, LSP_PART_CLASSES, ignore_index=255)
             gp = np.where(gt_parts == 255, 0, gt_parts)
             self.part_correct += int((gp == pp).sum())
             self.pixels += gp.size

@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from pymaf import metrics
+from pymaf import metrics, paths
 from pymaf.body.joints import H36M_TO_J14, H36M_TO_J17, J24_TO_J14, J24_TO_J17
 from pymaf.errors import BodyModelError, DataError
 from pymaf.geometry import procrustes_align
@@ -75,6 +75,8 @@ class Pose3DProtocol:
         return d
 
 
+# By protocol key: ``paths.DATASETS[name].protocol`` says which one scores a dataset (``protocol_for``); each key is
+# the name of the evaluation set it was defined for, so ``--dataset KEY`` runs it.
 POSE3D_PROTOCOLS: dict[str, Pose3DProtocol] = {
     "3dpw": Pose3DProtocol("3dpw", "mesh", 14, "3dpw"),
     "h36m-p1": Pose3DProtocol("h36m-p1", "pose_3d", 14, "none"),
@@ -86,6 +88,12 @@ POSE3D_PROTOCOLS: dict[str, Pose3DProtocol] = {
 
 # higher is better for these; every other metric is an error (lower is better)
 HIGHER_IS_BETTER = frozenset({"pck", "auc", "pa_pck", "pa_auc"})
+
+
+def protocol_for(dataset: str) -> Pose3DProtocol | None:
+    """The 3D protocol that scores the evaluation split of ``dataset`` (named by its registry entry), or None."""
+    key = paths.dataset(dataset).protocol
+    return POSE3D_PROTOCOLS[key] if key else None
 
 
 def h36m_action(imgname: str) -> str:
@@ -254,7 +262,3 @@ class Pose3DEvaluator:
 def means_from_totals(keys: Sequence[str], totals: torch.Tensor) -> dict[str, float]:
     """name -> mean, from :meth:`Pose3DEvaluator.totals` (possibly summed over processes)."""
     return dict(zip(keys, (totals[:-1] / totals[-1]).tolist()))
-
-
-def pose3d_settings(names: Sequence[str] = tuple(POSE3D_PROTOCOLS)) -> dict[str, dict[str, Any]]:
-    return {n: POSE3D_PROTOCOLS[n].describe() for n in names}

@@ -48,6 +48,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from pymaf.paths import atomic_write
+
 SCHEMA = "pymaf-eval/1"
 
 
@@ -121,8 +123,4 @@ def write_report(out_dir: Path | str, report: Mapping[str, Any], samples: Mappin
         npz = out_dir / f"eval_{name}_samples.npz"
         np.savez(npz, **{k: np.asarray(v) for k, v in samples.items()})
         report["samples_file"] = str(npz)
-    path = out_dir / f"eval_{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    tmp.replace(path)
-    return path
+    return atomic_write(out_dir / f"eval_{name}.json", lambda f: f.write(json.dumps(report, indent=2).encode()))

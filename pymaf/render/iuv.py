@@ -24,12 +24,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pymaf.geometry import cam_to_translation
-from pymaf.render.rasterizer import Fragments, project_vertices, rasterize
+from pymaf.render.rasterizer import CROP_SIZE, FOCAL_LENGTH, Fragments, project_crop_camera, rasterize
 
-FOCAL_LENGTH = 5000.0
-CROP_SIZE = 224
-NUM_PARTS = 24
+DENSEPOSE_PARTS = 24  # fine DensePose body parts, ids 1..24 (0 = background), spec §3.6
 # DensePose left/right part pairs (1-based part ids; 1, 2 = torso back/front and 23, 24 = head right/left)
 DP_FLIP_PAIRS = ((3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 18), (19, 20),
                  (21, 22), (23, 24))
@@ -37,7 +34,7 @@ DP_FLIP_PAIRS = ((3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), 
 
 def dp_flip_part_perm() -> Tensor:
     """[25] long: part id -> its mirror part id (0 = background and 1, 2 map to themselves)."""
-    perm = torch.arange(NUM_PARTS + 1)
+    perm = torch.arange(DENSEPOSE_PARTS + 1)
     for a, b in DP_FLIP_PAIRS:
         perm[a], perm[b] = b, a
     return perm
@@ -77,8 +74,9 @@ def load_uv_processed(path: Union[str, Path]) -> dict[str, np.ndarray]:
         raise ValueError(f"{path}: All_Faces must be 1-based indices in 1..{V}, found {faces.min() + 1}.."
                          f"{faces.max() + 1}")
     parts = parts.astype(np.int64)
-    if parts.min() < 1 or parts.max() > NUM_PARTS:
-        raise ValueError(f"{path}: All_FaceIndices must be parts 1..{NUM_PARTS}, found {parts.min()}..{parts.max()}")
+    if parts.min() < 1 or parts.max() > DENSEPOSE_PARTS:
+        raise ValueError(f"{path}: All_FaceIndices must be parts 1..{DENSEPOSE_PARTS}, found "
+                         f"{parts.min()}..{parts.max()}")
     vert_ids = vert_ids.astype(np.int64) - 1
     if vert_ids.min() < 0:
         raise ValueError(f"{path}: All_vertices must be 1-based SMPL vertex ids, found {vert_ids.min() + 1}")
@@ -90,7 +88,7 @@ def vertex_parts_from_faces(faces: np.ndarray, face_parts: np.ndarray, num_verts
 
     Replaces HEAD's slow search that writes ``data/dp_vert_pid.npy``.
     """
-    counts = np.zeros((num_verts, NUM_PARTS + 1), dtype=np.int64)
+    counts = np.zeros((num_verts, DENSEPOSE_PARTS + 1), dtype=np.int64)
     np.add.at(counts, (faces.reshape(-1), np.repeat(face_parts, 3)), 1)
     return counts.argmax(1)
 
@@ -112,7 +110,7 @@ class IUVRenderer(nn.Module):
         self.register_buffer("face_parts", torch.from_numpy(d["face_parts"]), persistent=False)  # [F_dp]
         vparts = vertex_parts_from_faces(d["faces"], d["face_parts"], len(d["vert_ids"]))
         self.register_buffer("vert_parts", torch.from_numpy(vparts), persistent=False)  # [V_dp]
-        tex = np.stack([vparts / NUM_PARTS, d["u"], d["v"]], axis=1).astype(np.float32)
+        tex = np.stack([vparts / DENSEPOSE_PARTS, d["u"], d["v"]], axis=1).astype(np.float32)
         self.register_buffer("vert_texture", torch.from_numpy(tex), persistent=False)  # [V_dp,3] (I/24,U,V)
 
     def extra_repr(self) -> str:
@@ -125,12 +123,8 @@ class IUVRenderer(nn.Module):
         if self.num_smpl_verts > verts.shape[1]:
             raise ValueError(f"IUVRenderer: All_vertices refers to SMPL vertex {self.num_smpl_verts} but "
                              f"verts has {verts.shape[1]} vertices")
-        dtype = torch.float64 if verts.dtype == torch.float64 else torch.float32
-        verts, cam = verts.to(dtype), cam.to(verts.device, dtype)
-        B, scale = verts.shape[0], self.size / self.crop_size
-        pp = torch.full((B, 2), self.crop_size / 2 * scale, dtype=dtype, device=verts.device)
-        t = cam_to_translation(cam, self.focal_length, self.crop_size)
-        v_px = project_vertices(verts.index_select(1, self.vert_ids), t, self.focal_length * scale, pp)
+        v_px = project_crop_camera(verts.index_select(1, self.vert_ids), cam, self.size, self.focal_length,
+                                   self.crop_size)
         return rasterize(v_px, self.faces, (self.size, self.size))
 
     @torch.no_grad()
@@ -144,11 +138,11 @@ class IUVRenderer(nn.Module):
         bary = frag.bary.reshape(-1, 3)
         uv_tex = self.vert_texture[:, 1:].to(bary.dtype)
         uv = sum(bary[:, k:k + 1] * uv_tex.index_select(0, self.faces[:, k].index_select(0, f)) for k in range(3))
-        part = self.face_parts.index_select(0, f).to(bary.dtype)[:, None] / NUM_PARTS
+        part = self.face_parts.index_select(0, f).to(bary.dtype)[:, None] / DENSEPOSE_PARTS
         iuv = torch.where(hit, torch.cat([part, uv.clamp(0, 1)], dim=1), 0.0).float()
         return iuv.view(B, S, S, 3).permute(0, 3, 1, 2).contiguous()
 
 
 def iuv_part_index(iuv: Tensor) -> Tensor:
     """[B,3,H,W] IUV image -> [B,H,W] long part index round(24·I) in 0..24 (spec §3.3)."""
-    return torch.round(iuv[:, 0] * NUM_PARTS).long()
+    return torch.round(iuv[:, 0] * DENSEPOSE_PARTS).long()

@@ -2,7 +2,8 @@
 
 Camera: OpenCV pinhole (x right, y down, z forward) at the full image resolution, focal length ``f`` and
 principal point (default: the image centre (W/2, H/2)); a person's mesh is ``verts + translation`` in that
-frame (e.g. from ``geometry.crop_cam_to_full_translation``). Nothing is flipped here (see contracts.md).
+frame (e.g. from ``geometry.crop_cam_to_full_translation``). Nothing is flipped here: the official pyrender path
+rotates the mesh 180° about x to reach OpenGL's frame (spec §6, §1.8), which this OpenCV frame does not need.
 
 Shading: smooth Lambert, one directional light plus ambient, normals turned towards the camera (two-sided),
 one base colour per person; the nearest person wins per pixel (one z-buffer for all people).

@@ -18,11 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pymaf.geometry import cam_to_translation
-from pymaf.render.rasterizer import project_vertices, rasterize
-
-FOCAL_LENGTH = 5000.0
-CROP_SIZE = 224
+from pymaf.render.rasterizer import CROP_SIZE, FOCAL_LENGTH, project_crop_camera, rasterize
 
 
 def face_part_labels(vertex_texture: np.ndarray, cube_parts: np.ndarray) -> np.ndarray:
@@ -58,12 +54,7 @@ class PartRenderer(nn.Module):
     @torch.no_grad()
     def forward(self, verts: Tensor, cam: Tensor, size: int = 224) -> tuple[Tensor, Tensor]:
         """verts [B,V,3], cam [B,3] crop cam (s,tx,ty) -> (mask [B,size,size] uint8 0/1, parts [B,size,size] uint8)."""
-        dtype = torch.float64 if verts.dtype == torch.float64 else torch.float32
-        verts, cam = verts.to(dtype), cam.to(verts.device, dtype)
-        scale = size / self.crop_size
-        pp = torch.full((verts.shape[0], 2), self.crop_size / 2 * scale, dtype=dtype, device=verts.device)
-        v_px = project_vertices(verts, cam_to_translation(cam, self.focal_length, self.crop_size),
-                                self.focal_length * scale, pp)
+        v_px = project_crop_camera(verts, cam, size, self.focal_length, self.crop_size)
         frag = rasterize(v_px, self.faces, (size, size))
         hit = frag.face_idx >= 0
         parts = torch.where(hit, self.face_labels[frag.face_idx.clamp_min(0)], torch.zeros_like(frag.face_idx))

@@ -41,6 +41,10 @@ from typing import NamedTuple, Optional, Union
 import torch
 from torch import Tensor
 
+from pymaf.geometry import cam_to_translation
+
+FOCAL_LENGTH, CROP_SIZE = 5000.0, 224  # the crop camera of spec §1.8 (IUV targets, LSP masks)
+
 _INT64_MAX = torch.iinfo(torch.int64).max
 
 
@@ -72,6 +76,16 @@ def project_vertices(verts: Tensor, translation: Tensor, focal_length: Union[flo
     z = P[..., 2]
     xy = P[..., :2] / z[..., None] * f + pp[:, None, :]
     return torch.cat([xy, z[..., None]], dim=-1)
+
+
+def project_crop_camera(verts: Tensor, cam: Tensor, size: int, focal_length: float = FOCAL_LENGTH,
+                        crop_size: int = CROP_SIZE) -> Tensor:
+    """verts [B,V,3] (model frame), cam [B,3] crop camera (s, tx, ty) of §1.8 -> [B,V,3] screen vertices of the
+    crop rendered at size x size (focal length and centre scaled by size / crop_size); float64 stays float64."""
+    dtype = torch.float64 if verts.dtype == torch.float64 else torch.float32
+    verts, cam, scale = verts.to(dtype), cam.to(verts.device, dtype), size / crop_size
+    pp = torch.full((verts.shape[0], 2), crop_size / 2 * scale, dtype=dtype, device=verts.device)
+    return project_vertices(verts, cam_to_translation(cam, focal_length, crop_size), focal_length * scale, pp)
 
 
 def _default_chunk(device: torch.device) -> int:

@@ -118,9 +118,9 @@ def result_figure(cfg: Config, data_root: Path | str, end_checkpoint: Path | str
     from pymaf.data.dataset import denormalize_images
     ds = build_dataset(Path(data_root), cfg.data.eval_dataset, "eval", crop_backend=cfg.data.crop_backend)
     batch = torch.utils.data.default_collate([ds[i] for i in range(min(num_samples, len(ds)))])
-    smpl = build_smpl(resolve_body_files(data_root)).eval()
+    smpl = build_smpl(resolve_body_files(data_root, announce=False)).eval()
     start = initial_model(cfg, data_root)
-    end = load_model(checkpoint=str(end_checkpoint), data_root=data_root, device="cpu").eval()
+    end = load_model(checkpoint=str(end_checkpoint), data_root=data_root, device="cpu", announce=False).eval()
     step = int(torch.load(end_checkpoint, map_location="cpu", weights_only=True).get("total_step_count", 0))
     columns = [denormalize_images(batch["img"]), gt_tiles(smpl, batch), mesh_tiles(start, smpl, batch),
                mesh_tiles(end, smpl, batch)]

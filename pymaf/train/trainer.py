@@ -142,7 +142,8 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True                  # fixed 224² input: autotune the convolutions
         # stage 2 starts from train.pretrained_checkpoint (§3.7)
-        self.model = load_model(cfg.train.pretrained_checkpoint or None, self.data_root, self.device, cfg).train()
+        self.model = load_model(cfg.train.pretrained_checkpoint or None, self.data_root, self.device, cfg,
+                                announce=False).train()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr, weight_decay=0.0)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.runtime.amp == "fp16")
         self.loader, self.batch_sampler = dada.train_loader(cfg, self.data_root, self.info)
