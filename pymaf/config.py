@@ -100,6 +100,8 @@ class TrainConfig:
     log_every: int = opt(20, "TensorBoard scalar logging period in steps")
     vis_every: int = opt(1000, "TensorBoard image logging period in steps")
     grad_clip: float = opt(0.0, "clip the gradient norm to this value; 0 = off (official)")
+    lr_schedule: str = opt("constant", "'constant' (official) or 'cosine': from train.lr down to 0 over the run's steps")
+    lr_warmup: int = opt(0, "steps of linear warm-up from 0 to train.lr before the schedule (0 = none, official)")
     pretrained_checkpoint: str = opt("", "initialise the model from this checkpoint (stage 2 of the schedule)")
     sync_bn: bool = opt(False, "convert BatchNorm to SyncBatchNorm under DDP")
     max_steps: int = opt(0, "stop after this many steps in total; 0 = run all epochs")
@@ -269,7 +271,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "train.lr": (0, None, False), "train.batch_size": (1, None, True), "train.num_epochs": (1, None, True),
     "train.epoch_length": (0, None, True), "train.checkpoint_every": (1, None, True),
     "train.val_every": (0, None, True), "train.log_every": (1, None, True), "train.vis_every": (0, None, True),
-    "train.grad_clip": (0, None, True), "train.max_steps": (0, None, True), "train.val_max_batches": (0, None, True),
+    "train.grad_clip": (0, None, True), "train.lr_warmup": (0, None, True), "train.max_steps": (0, None, True), "train.val_max_batches": (0, None, True),
     "eval.batch_size": (1, None, True), "eval.num_workers": (0, None, True),
     **{f"loss.{f.name}": (0, None, True) for f in dataclasses.fields(LossConfig) if f.type in (float, "float")},
 }
@@ -308,6 +310,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"model.n_iter must be 1..3, got {m.n_iter}")
     if len(m.deconv_filters) != 3 or len(m.deconv_kernels) != 3 or any(k not in (2, 3, 4) for k in m.deconv_kernels):
         raise ConfigError("model.deconv_filters/deconv_kernels must have 3 entries; kernels in {2, 3, 4}")
+    if cfg.train.lr_schedule not in ("constant", "cosine"):
+        raise ConfigError(f"train.lr_schedule must be 'constant' or 'cosine', got {cfg.train.lr_schedule!r}")
     if cfg.data.crop_backend not in ("spin", "head"):
         raise ConfigError(f"data.crop_backend must be 'spin' or 'head', got {cfg.data.crop_backend!r}")
     if not cfg.data.mix_preset:

@@ -470,3 +470,21 @@ def test_result_figure_of_a_run(data_root: Path, tmp_path: Path) -> None:
     crops = img[28:28 + TILE]
     assert not np.array_equal(crops[:, :TILE], crops[:, TILE:2 * TILE])    # the GT mesh is drawn on the crop
     assert write_png(img, tmp_path / "result.png").stat().st_size > 1000
+
+
+def test_learning_rate_schedule():
+    """Warm-up is linear from lr/warmup to lr; cosine halves at mid-run and reaches 0 at the end; constant is
+    the official lr; a bad schedule name is a config error."""
+    from types import SimpleNamespace
+
+    from pymaf.config import ConfigError
+    from pymaf.train.trainer import learning_rate
+    cos = SimpleNamespace(lr=2.0, lr_warmup=4, lr_schedule="cosine")
+    assert [learning_rate(cos, s, 100) for s in range(4)] == [0.5, 1.0, 1.5, 2.0]
+    assert learning_rate(cos, 50, 100) == pytest.approx(1.0)
+    assert learning_rate(cos, 100, 100) == pytest.approx(0.0, abs=1e-12)
+    assert learning_rate(cos, 25, 100) == pytest.approx(1.0 + math.cos(math.pi / 4))
+    const = SimpleNamespace(lr=2.0, lr_warmup=0, lr_schedule="constant")
+    assert {learning_rate(const, s, 100) for s in (0, 50, 99)} == {2.0}
+    with pytest.raises(ConfigError, match="train.lr_schedule"):
+        load_config(None, ["train.lr_schedule=linear"])

@@ -111,15 +111,6 @@ def prepare_output(path: str | Path) -> Path:
     return out
 
 
-def find_smpl(model: torch.nn.Module) -> torch.nn.Module:
-    """The SMPL layer inside the model (used for faces and to re-pose smoothed parameters)."""
-    from pymaf.body.smpl import SMPL
-    for m in model.modules():
-        if isinstance(m, SMPL):
-            return m
-    raise ValueError("the model has no pymaf.body.smpl.SMPL submodule (needed for faces and smoothing)")
-
-
 @dataclass
 class Timers:
     detection: float = 0.0
@@ -205,7 +196,7 @@ def run_demo(cfg: DemoConfig, model: Optional[torch.nn.Module] = None) -> dict[s
     if model is None:
         model = load_model(cfg.checkpoint or None, cfg.data_root or None, cfg.runtime.device)
     net = apply_runtime(model.eval(), cfg.runtime)     # device, autocast, channels_last, compile
-    smpl = find_smpl(model)
+    smpl = model.smpl                                   # the network's SMPL layer (faces, re-posing)
     faces = smpl.faces.cpu().numpy()
     tracked = source.kind == "video" or cfg.sequence
     tracker = IoUTracker() if tracked else None

@@ -19,14 +19,19 @@ from typing import Any, Callable, Iterable
 import torch
 
 from pymaf.errors import ConfigError
-from pymaf.eval.pose3d import HIGHER_IS_BETTER, POSE3D_PROTOCOLS
+from pymaf import paths
+from pymaf.eval.pose3d import HIGHER_IS_BETTER, protocol_for
 from pymaf.eval.runner import Evaluator, Predictor, RunResult, model_predictor, run_evaluation
 
 log = logging.getLogger("pymaf")
 
-DATASETS = tuple(POSE3D_PROTOCOLS) + ("lsp", "coco")
+# every registry entry with an evaluation split scored by a 3D protocol: NAME when the protocol is its own,
+# else NAME-val (e.g. 'synthetic-val'); then the two protocols of their own (segmentation, keypoint AP)
+POSE3D_DATASETS = tuple(n if d.protocol == n else f"{n}-val" for n, d in paths.DATASETS.items()
+                        if d.eval and d.protocol)
+DATASETS = POSE3D_DATASETS + ("lsp", "coco")
 
-__all__ = ["DATASETS", "HIGHER_IS_BETTER", "EvalSetup", "prepare_evaluation", "evaluate", "build_evaluator",
+__all__ = ["DATASETS", "POSE3D_DATASETS", "HIGHER_IS_BETTER", "EvalSetup", "prepare_evaluation", "evaluate", "build_evaluator",
            "load_predictor", "run_evaluation", "model_predictor", "RunResult"]
 
 
@@ -39,12 +44,11 @@ def build_evaluator(dataset: str, body_files, device: torch.device, *, data_root
     truth they score against (``pose3d.check_ground_truth``: an error, or a metric skipped and listed in the
     description). SMPL layers are built once, each the first time a batch needs its gender (a real SMPL neutral
     model without MALE/FEMALE files serves every protocol that needs no gendered GT mesh)."""
-    from pymaf import paths
     from pymaf.body.smpl import build_smpl
 
-    if dataset in POSE3D_PROTOCOLS:
+    proto = protocol_for(dataset) if dataset not in ("lsp", "coco") else None
+    if proto is not None:
         from pymaf.eval.pose3d import Pose3DEvaluator, check_ground_truth
-        proto = POSE3D_PROTOCOLS[dataset]
         if annotations is not None:
             proto = check_ground_truth(proto, annotations.has_smpl, annotations.has_pose_3d, annotations.source)
         layers: dict[str, torch.nn.Module] = {}

@@ -69,6 +69,16 @@ class TrainResult:
 
 # ---------------------------------------------------------------------------------------------- IUV targets
 @torch.no_grad()
+def learning_rate(train: Any, step: int, total_steps: int) -> float:
+    """The learning rate of step ``step`` (0-based): ``train.lr`` after ``train.lr_warmup`` linear steps, cosine-decayed
+    to 0 at ``total_steps`` with ``train.lr_schedule='cosine'``."""
+    if step < train.lr_warmup:
+        return train.lr * (step + 1) / train.lr_warmup
+    if train.lr_schedule == "cosine":
+        return train.lr * 0.5 * (1 + math.cos(math.pi * min(step / max(total_steps, 1), 1.0)))
+    return train.lr
+
+
 def gt_smpl(smpl: nn.Module, pose: Tensor, betas: Tensor, lbs: nn.Module | None = None) -> Any:
     """GT SMPL output from axis-angle pose [B,72] and betas [B,10]: ``SMPLOutput`` (vertices [B,6890,3],
     joints [B,49,3], smpl_joints [B,24,3]) of the layer ``smpl``.
@@ -257,12 +267,11 @@ class Trainer:
     # -------------------------------------------------------------------------------- validation
     def _prepare_validation(self) -> Any:
         """The eval.py protocol of ``data.eval_dataset`` (pymaf.eval), built once; checks ``train.best_metric``."""
-        from pymaf.eval import prepare_evaluation
-        from pymaf.eval.pose3d import POSE3D_PROTOCOLS
+        from pymaf.eval import POSE3D_DATASETS, prepare_evaluation
         cfg = self.cfg
-        if cfg.data.eval_dataset not in POSE3D_PROTOCOLS:
+        if cfg.data.eval_dataset not in POSE3D_DATASETS:
             raise ConfigError(f"data.eval_dataset: validation during training runs a 3D protocol, got "
-                              f"{cfg.data.eval_dataset!r}; expected one of {', '.join(POSE3D_PROTOCOLS)}")
+                              f"{cfg.data.eval_dataset!r}; expected one of {', '.join(POSE3D_DATASETS)}")
         setup = prepare_evaluation(cfg.data.eval_dataset, self.data_root, self.device,
                                    batch_size=cfg.eval.batch_size, num_workers=cfg.eval.num_workers,
                                    crop_backend=cfg.data.crop_backend, max_batches=cfg.train.val_max_batches,
@@ -334,6 +343,8 @@ class Trainer:
         if cfg.train.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.train.grad_clip)
+        for group in self.optimizer.param_groups:   # a function of the step: nothing to save for resume
+            group["lr"] = learning_rate(cfg.train, self.step, self.total_steps)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return total.detach(), {k: v.detach() for k, v in losses.items()}
