@@ -306,8 +306,6 @@ def validate(cfg: Config) -> None:
     m = cfg.model
     if m.arch not in ("pymaf", "hmr"):
         raise ConfigError(f"model.arch must be 'pymaf' or 'hmr', got {m.arch!r}")
-    if not 1 <= m.n_iter <= 3:
-        raise ConfigError(f"model.n_iter must be 1..3, got {m.n_iter}")
     if len(m.deconv_filters) != 3 or len(m.deconv_kernels) != 3 or any(k not in (2, 3, 4) for k in m.deconv_kernels):
         raise ConfigError("model.deconv_filters/deconv_kernels must have 3 entries; kernels in {2, 3, 4}")
     if cfg.train.lr_schedule not in ("constant", "cosine"):

@@ -35,18 +35,10 @@ def _files_in(root: Path, builtin: bool) -> BodyFiles:
     def at(key: str) -> Path:
         return paths.existing(root, paths.FILES[key]) or root / paths.FILES[key].rel
 
-    return BodyFiles(
-        root=root,
-        smpl={"neutral": at("smpl_neutral"), "male": at("smpl_male"), "female": at("smpl_female")},
-        mean_params=at("mean_params"),
-        j_regressor_extra=at("j_regressor_extra"),
-        j_regressor_h36m=at("j_regressor_h36m"),
-        mesh_downsampling=paths.existing(root, paths.FILES["mesh_downsampling"]),
-        uv_processed=at("uv_processed"),
-        vertex_texture=at("vertex_texture"),
-        cube_parts=at("cube_parts"),
-        builtin=builtin,
-    )
+    return BodyFiles(root, {g: at(f"smpl_{g}") for g in ("neutral", "male", "female")}, at("mean_params"),
+                     at("j_regressor_extra"), at("j_regressor_h36m"),
+                     paths.existing(root, paths.FILES["mesh_downsampling"]), at("uv_processed"),
+                     at("vertex_texture"), at("cube_parts"), builtin)
 
 
 def has_real_smpl(data_root: Path) -> bool:

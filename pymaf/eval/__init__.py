@@ -25,8 +25,7 @@ from pymaf.eval.runner import Evaluator, Predictor, RunResult, model_predictor, 
 
 log = logging.getLogger("pymaf")
 
-# every registry entry with an evaluation split scored by a 3D protocol: NAME when the protocol is its own,
-# else NAME-val (e.g. 'synthetic-val'); then the two protocols of their own (segmentation, keypoint AP)
+# registry entries whose evaluation split a 3D protocol scores: NAME if the protocol is its own, else NAME-val
 POSE3D_DATASETS = tuple(n if d.protocol == n else f"{n}-val" for n, d in paths.DATASETS.items()
                         if d.eval and d.protocol)
 DATASETS = POSE3D_DATASETS + ("lsp", "coco")

@@ -206,9 +206,7 @@ class ParametricBodyModel(nn.Module):
 
     def downsampled_verts(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
         """M̃_t: the 431 selected vertices of an output, [B,431,3] (an index selection, spec §1.6, §10.11)."""
-        if "verts_431" in out:
-            return out["verts_431"]
-        return out["verts"].index_select(1, self.vertex_ids)
+        return out["verts_431"] if "verts_431" in out else out["verts"].index_select(1, self.vertex_ids)
 
     # ----------------------------------------------------------------------------------- evaluation joints
     def h36m_joints(self, verts: torch.Tensor) -> torch.Tensor:

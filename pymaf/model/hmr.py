@@ -24,9 +24,7 @@ class HMR(ParametricBodyModel):
     def __init__(self, smpl: nn.Module, mean_params: dict, backbone: nn.Module, backbone_channels: int,
                  n_iter: int = 3) -> None:
         super().__init__(smpl, mean_params, None)                   # no sampled mesh: no sparse LBS
-        if n_iter < 1:
-            raise ValueError(f"model.hmr_iters must be >= 1, got {n_iter}")
-        self.n_iter = int(n_iter)
+        self.n_iter = int(n_iter)                                     # >= 1 (config RANGES: model.hmr_iters)
         self.feature_extractor = backbone
         self.regressor = Regressor(backbone_channels)
 

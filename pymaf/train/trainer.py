@@ -70,13 +70,11 @@ class TrainResult:
 # ---------------------------------------------------------------------------------------------- IUV targets
 @torch.no_grad()
 def learning_rate(train: Any, step: int, total_steps: int) -> float:
-    """The learning rate of step ``step`` (0-based): ``train.lr`` after ``train.lr_warmup`` linear steps, cosine-decayed
-    to 0 at ``total_steps`` with ``train.lr_schedule='cosine'``."""
+    """lr of the 0-based ``step``: ``train.lr_warmup`` linear steps up to ``train.lr``, then constant or cosine to 0."""
     if step < train.lr_warmup:
         return train.lr * (step + 1) / train.lr_warmup
-    if train.lr_schedule == "cosine":
-        return train.lr * 0.5 * (1 + math.cos(math.pi * min(step / max(total_steps, 1), 1.0)))
-    return train.lr
+    cosine = 0.5 * (1 + math.cos(math.pi * min(step / max(total_steps, 1), 1.0)))
+    return train.lr * (cosine if train.lr_schedule == "cosine" else 1.0)
 
 
 def gt_smpl(smpl: nn.Module, pose: Tensor, betas: Tensor, lbs: nn.Module | None = None) -> Any:
@@ -151,9 +149,8 @@ class Trainer:
         self.gt_lbs = FastLBS(self.smpl, None).to(self.device)   # GT meshes without smplx's host syncs
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True                  # fixed 224² input: autotune the convolutions
-        # stage 2 starts from train.pretrained_checkpoint (§3.7)
         self.model = load_model(cfg.train.pretrained_checkpoint or None, self.data_root, self.device, cfg,
-                                announce=False).train()
+                                announce=False).train()    # stage 2 starts from pretrained_checkpoint (§3.7)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr, weight_decay=0.0)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.runtime.amp == "fp16")
         self.loader, self.batch_sampler = dada.train_loader(cfg, self.data_root, self.info)
