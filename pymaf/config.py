@@ -271,8 +271,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "train.lr": (0, None, False), "train.batch_size": (1, None, True), "train.num_epochs": (1, None, True),
     "train.epoch_length": (0, None, True), "train.checkpoint_every": (1, None, True),
     "train.val_every": (0, None, True), "train.log_every": (1, None, True), "train.vis_every": (0, None, True),
-    "train.grad_clip": (0, None, True), "train.lr_warmup": (0, None, True), "train.max_steps": (0, None, True), "train.val_max_batches": (0, None, True),
-    "eval.batch_size": (1, None, True), "eval.num_workers": (0, None, True),
+    "train.grad_clip": (0, None, True), "train.lr_warmup": (0, None, True), "train.max_steps": (0, None, True),
+    "train.val_max_batches": (0, None, True), "eval.batch_size": (1, None, True), "eval.num_workers": (0, None, True),
     **{f"loss.{f.name}": (0, None, True) for f in dataclasses.fields(LossConfig) if f.type in (float, "float")},
 }
 

@@ -30,8 +30,8 @@ POSE3D_DATASETS = tuple(n if d.protocol == n else f"{n}-val" for n, d in paths.D
                         if d.eval and d.protocol)
 DATASETS = POSE3D_DATASETS + ("lsp", "coco")
 
-__all__ = ["DATASETS", "POSE3D_DATASETS", "HIGHER_IS_BETTER", "EvalSetup", "prepare_evaluation", "evaluate", "build_evaluator",
-           "load_predictor", "run_evaluation", "model_predictor", "RunResult"]
+__all__ = ["DATASETS", "POSE3D_DATASETS", "HIGHER_IS_BETTER", "EvalSetup", "prepare_evaluation", "evaluate",
+           "build_evaluator", "load_predictor", "run_evaluation", "model_predictor", "RunResult"]
 
 
 def build_evaluator(dataset: str, body_files, device: torch.device, *, data_root: Path,

@@ -40,8 +40,8 @@ class Evaluator(Protocol):
 
 
 def model_predictor(model: torch.nn.Module, output: int = -1) -> Predictor:
-    """Wrap a network (or its ``pymaf.runtime.apply_runtime`` wrapper) whose forward(img [B,3,224,224]) returns ``{'smpl_out': [out_0, ..., out_T]}`` (or one
-    output dict directly) with ``verts``, ``theta`` [B,85], ``kp_3d`` [B,49,3], into a predictor.
+    """Wrap a network (or its ``pymaf.runtime.apply_runtime`` wrapper) whose forward(img [B,3,224,224]) returns
+    ``{'smpl_out': [out_0, ..., out_T]}`` (or one output dict) with ``verts``, ``theta`` [B,85], ``kp_3d`` [B,49,3].
 
     ``output``: which ``smpl_out`` entry (§5.1: -1, the last iteration; 0 is the mean-parameter initialisation,
     full in eval mode too); cam = theta[:, :3]. The model is put in eval mode (the caller restores train mode)."""

@@ -67,8 +67,6 @@ class TrainResult:
     log_dir: Path = Path(".")
 
 
-# ---------------------------------------------------------------------------------------------- IUV targets
-@torch.no_grad()
 def learning_rate(train: Any, step: int, total_steps: int) -> float:
     """lr of the 0-based ``step``: ``train.lr_warmup`` linear steps up to ``train.lr``, then constant or cosine to 0."""
     if step < train.lr_warmup:
@@ -77,6 +75,8 @@ def learning_rate(train: Any, step: int, total_steps: int) -> float:
     return train.lr * (cosine if train.lr_schedule == "cosine" else 1.0)
 
 
+# ---------------------------------------------------------------------------------------------- IUV targets
+@torch.no_grad()
 def gt_smpl(smpl: nn.Module, pose: Tensor, betas: Tensor, lbs: nn.Module | None = None) -> Any:
     """GT SMPL output from axis-angle pose [B,72] and betas [B,10]: ``SMPLOutput`` (vertices [B,6890,3],
     joints [B,49,3], smpl_joints [B,24,3]) of the layer ``smpl``.
