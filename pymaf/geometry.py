@@ -196,8 +196,7 @@ def crop_cam_to_full_translation(cam: Tensor, center: Tensor, box_size: Tensor, 
     bs = b * s + 1e-9
     tz = 2 * _like(focal_length, cam) / bs
     return torch.stack((tx + 2 * (center[..., 0] - hw[..., 1] / 2) / bs,
-                        ty + 2 * (center[..., 1] - hw[..., 0] / 2) / bs,
-                        tz.expand_as(s)), dim=-1)
+                        ty + 2 * (center[..., 1] - hw[..., 0] / 2) / bs, tz.expand_as(s)), dim=-1)
 
 
 def crop_cam_to_orig_cam(cam: Tensor, center: Tensor, box_size: Tensor, image_size: Tensor) -> Tensor:

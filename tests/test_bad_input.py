@@ -151,6 +151,8 @@ def test_resume_from_a_bad_latest_pt(damage, names, root, tmp_path, capsys):
     (["data.flip_prob=2"], ["data.flip_prob", "[0, 1]"]),
     (["data.eval_dataset=3dpvv"], ["data.eval_dataset", "'3dpvv'", "known: 3dpw"]),
     (["data.train_datasets={synthetic: 0.5, h3.6m: 0.5}"], ["data.train_datasets.h3.6m", "known:"]),
+    (["model.backbone=vgg16"], ["model.backbone", "'vgg16'", "resnet18"]),
+    (["train.lr_schedule=linear"], ["train.lr_schedule", "'linear'", "cosine"]),
 ])
 def test_config_values_refused_before_any_work(opts, names, root, tmp_path, capsys):
     """Items 2-3: the key and the allowed range are named; nothing is created."""

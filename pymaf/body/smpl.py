@@ -99,8 +99,7 @@ class SMPL(smplx.SMPL):
         else:
             body_pose = body_pose.reshape(body_pose.shape[0], -1, 3, 3)
             global_orient = global_orient.reshape(global_orient.shape[0], -1, 3, 3)
-        out = super().forward(betas=betas, body_pose=body_pose, global_orient=global_orient,
-                              pose2rot=pose2rot)
+        out = super().forward(betas=betas, body_pose=body_pose, global_orient=global_orient, pose2rot=pose2rot)
         vertices = out.vertices
         joints45 = out.joints                                    # 24 SMPL + 21 vertex joints
         extra = torch.einsum("jv,bvc->bjc", self.J_regressor_extra, vertices)

@@ -125,8 +125,7 @@ class Timers:
         return {"frames": self.frames, "people": self.people, "detection_fps": fps(self.detection),
                 "regression_fps": fps(self.regression), "rendering_fps": fps(self.rendering),
                 "regression_people_per_s": self.people / self.regression if self.regression > 0 else float("inf"),
-                "seconds": {"detection": self.detection, "regression": self.regression,
-                            "rendering": self.rendering, "export": self.export}}
+                "seconds": {k: getattr(self, k) for k in ("detection", "regression", "rendering", "export")}}
 
 
 @dataclass

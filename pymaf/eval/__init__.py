@@ -94,8 +94,7 @@ class EvalSetup:
 
     def run(self, predictor: Predictor, device: torch.device | str, log_every: int = 0,
             printer: Callable[[str], None] | None = None) -> RunResult:
-        return run_evaluation(predictor, self.loader, self.new_evaluator(), device, log_every=log_every,
-                              log=printer)
+        return run_evaluation(predictor, self.loader, self.new_evaluator(), device, log_every=log_every, log=printer)
 
 
 def prepare_evaluation(dataset: str, data_root: Path | str, device: torch.device | str, *, batch_size: int = 32,

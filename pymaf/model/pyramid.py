@@ -22,8 +22,7 @@ def make_deconv_layers(in_channels: int, filters: list[int], kernels: list[int])
         pad, out_pad = _KERNEL_PADDING[k]
         layers += [nn.ConvTranspose2d(in_channels, out_channels, k, stride=2, padding=pad,
                                       output_padding=out_pad, bias=False),
-                   nn.BatchNorm2d(out_channels, momentum=0.1),
-                   nn.ReLU(inplace=True)]
+                   nn.BatchNorm2d(out_channels, momentum=0.1), nn.ReLU(inplace=True)]
         in_channels = out_channels
     return nn.Sequential(*layers)
 

@@ -16,9 +16,12 @@ from pymaf.config import Config
 
 
 def check_dataset_names(cfg: Config) -> None:
-    """ConfigError naming the key when ``data.train_datasets`` / ``data.eval_dataset`` holds an unknown name."""
+    """ConfigError naming the key with an unknown name: data.train_datasets / data.eval_dataset / model.backbone."""
     from pymaf import paths
     from pymaf.errors import ConfigError
+    from pymaf.model.backbone import BACKBONES
+    if cfg.model.backbone not in BACKBONES:
+        raise ConfigError(f"model.backbone must be one of {sorted(BACKBONES)}, got {cfg.model.backbone!r}")
     names = [] if cfg.data.mix_preset else [(f"data.train_datasets.{n}", n, "train") for n in cfg.data.train_datasets]
     for key, name, split in names + [("data.eval_dataset", cfg.data.eval_dataset, "eval")]:
         try:
