@@ -22,6 +22,7 @@ import torch
 import torchvision
 from torch import nn
 
+from pymaf import paths
 from pymaf.errors import ConfigError, MissingFileError
 
 log = logging.getLogger("pymaf")
@@ -38,8 +39,8 @@ class ResNetTrunk(nn.Sequential):
         super().__init__(OrderedDict((name, getattr(net, name)) for name in TRUNK_CHILDREN))
         self.out_channels = net.fc.in_features
         self.imagenet_url = getattr(torchvision.models, f"ResNet{depth}_Weights").IMAGENET1K_V1.url
-        self.imagenet_files = (self.imagenet_url.rsplit("/", 1)[-1],) + \
-            (("resnet50-19c8e357.pth",) if depth == 50 else ())            # older torchvision name, same V1 file
+        entry = paths.FILES[f"resnet{depth}_imagenet"]   # the names check_data.py reports: current, then older
+        self.imagenet_files = tuple(Path(rel).name for rel in entry.alternatives + (entry.rel,))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = super().forward(x)
