@@ -33,6 +33,7 @@ class ModelConfig:
     arch: str = opt("pymaf", "network: 'pymaf' (paper §3) or 'hmr' (the HMR/SPIN baseline of Table 1, spec §1.13)")
     n_iter: int = opt(3, "number of mesh-alignment feedback iterations T (paper §3.2); 1..3")
     mlp_dim: list[int] = opt([256, 128, 64, 5], "MAF extractor point-wise MLP widths (spec §1.5); last = per-point feature size")
+    maf_last_op: str = opt("relu", "MAF extractor output activation: 'relu' (official, spec §1.5) or 'leaky_relu' (slope 0.01; from random weights the 5-channel ReLU output can die in the first epoch, then no regressor sees the image)")
     deconv_filters: list[int] = opt([256, 256, 256], "channels of the three deconv pyramid stages (spec §1.3)")
     deconv_kernels: list[int] = opt([4, 4, 4], "kernel sizes of the three deconv stages (4, 3 or 2)")
     aux_supv_on: bool = opt(True, "build the auxiliary dense IUV head and its losses (paper §3.3)")
@@ -304,8 +305,9 @@ def validate(cfg: Config) -> None:
         return
     _check_ranges(cfg)
     m = cfg.model
-    if m.arch not in ("pymaf", "hmr"):
-        raise ConfigError(f"model.arch must be 'pymaf' or 'hmr', got {m.arch!r}")
+    if m.arch not in ("pymaf", "hmr") or m.maf_last_op not in ("relu", "leaky_relu"):
+        raise ConfigError(f"model.arch must be 'pymaf' or 'hmr' and model.maf_last_op 'relu' or 'leaky_relu', got "
+                          f"{m.arch!r} and {m.maf_last_op!r}")
     if len(m.deconv_filters) != 3 or len(m.deconv_kernels) != 3 or any(k not in (2, 3, 4) for k in m.deconv_kernels):
         raise ConfigError("model.deconv_filters/deconv_kernels must have 3 entries; kernels in {2, 3, 4}")
     if cfg.train.lr_schedule not in ("constant", "cosine"):

@@ -28,15 +28,16 @@ class MAFExtractor(nn.Module):
 
     With dims = [256, 128, 64, 5]: conv0 256→128, conv1 (128+256)→64, conv2 (64+256)→5, all Conv1d(k=1).
     Every layer after the first sees cat([hidden, raw point feature]); LeakyReLU(0.01) after the hidden
-    layers, ReLU after the last. The output is flattened channel-major (all N values of channel 0 first),
+    layers, ``last_op`` after the last: 'relu' (official) or 'leaky_relu' (0.01, keeps a signal where the output
+    is negative; ``model.maf_last_op``). The output is flattened channel-major (all N values of channel 0 first),
     the layout the official ``regressor.*.fc1`` weights expect.
     """
 
-    def __init__(self, dims: list[int]) -> None:
+    def __init__(self, dims: list[int], last_op: str = "relu") -> None:
         super().__init__()
         if len(dims) < 2:
             raise ValueError(f"model.mlp_dim needs at least 2 entries, got {dims}")
-        self.num_layers = len(dims) - 1
+        self.num_layers, self.last_slope = len(dims) - 1, {"relu": 0.0, "leaky_relu": 0.01}[last_op]
         for i in range(self.num_layers):
             in_ch = dims[i] + (dims[0] if i > 0 else 0)
             self.add_module(f"conv{i}", nn.Conv1d(in_ch, dims[i + 1], kernel_size=1))
@@ -47,7 +48,7 @@ class MAFExtractor(nn.Module):
         for i in range(self.num_layers):
             conv = getattr(self, f"conv{i}")
             h = conv(h if i == 0 else torch.cat((h, point_feat), dim=1))
-            h = F.leaky_relu(h, 0.01) if i < self.num_layers - 1 else F.relu(h)
+            h = F.leaky_relu(h, 0.01 if i < self.num_layers - 1 else self.last_slope)   # slope 0: ReLU
         return h.flatten(1)
 
     def forward(self, feat: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
