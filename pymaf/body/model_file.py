@@ -39,8 +39,7 @@ SMPL_KEYS: dict[str, tuple[int | None, ...]] = {
     "J_regressor": (NUM_JOINTS, NUM_VERTS),
     "weights": (NUM_VERTS, NUM_JOINTS),
     "kintree_table": (2, NUM_JOINTS),
-    "f": (NUM_FACES, 3),
-}
+    "f": (NUM_FACES, 3)}
 _INT_KEYS = ("kintree_table", "f")
 MIN_BETAS = 10
 
