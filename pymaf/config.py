@@ -39,6 +39,7 @@ class ModelConfig:
     aux_supv_on: bool = opt(True, "build the auxiliary dense IUV head and its losses (paper §3.3)")
     dp_heatmap_size: int = opt(56, "resolution of the IUV maps predicted by the auxiliary head")
     backbone: str = opt("resnet50", "image trunk (pymaf.model.backbone.BACKBONES): 'resnet18', 'resnet34', 'resnet50' (paper, spec §1.2), 'resnet101' or 'resnet152'")
+    input_res: int = opt(224, "side the backbone sees: the 224 crops are resized to it inside the model (bilinear, antialiased); 224 = no resize (official). Fewer pixels, faster steps (the CPU quickstart: 128)")
     backbone_weights: str = opt("", "backbone init: '' random, 'imagenet' (torchvision V1 weights from the torch cache or <data_root>/pretrained_model), or a file path")
     hmr_iters: int = opt(3, "IEF iterations of the HMR baseline (shared weights)")
 
@@ -266,6 +267,7 @@ def load_config(yaml_path: str | Path | None = None, overrides: list[str] | None
 # before any work, so that e.g. ``train.checkpoint_every=0`` is refused at start instead of dividing by zero.
 RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "model.n_iter": (1, 3, True), "model.dp_heatmap_size": (1, None, True), "model.hmr_iters": (1, None, True),
+    "model.input_res": (32, None, True),
     "data.flip_prob": (0, 1, True), "data.noise_factor": (0, 1, True), "data.rot_factor": (0, None, True),
     "data.rot_prob": (0, 1, True), "data.scale_factor": (0, 1, True), "data.num_workers": (0, None, True),
     "data.synthetic_num_train": (1, None, True), "data.synthetic_num_val": (1, None, True),
@@ -308,6 +310,8 @@ def validate(cfg: Config) -> None:
     if m.arch not in ("pymaf", "hmr") or m.maf_last_op not in ("relu", "leaky_relu"):
         raise ConfigError(f"model.arch must be 'pymaf' or 'hmr' and model.maf_last_op 'relu' or 'leaky_relu', got "
                           f"{m.arch!r} and {m.maf_last_op!r}")
+    if m.arch == "pymaf" and m.aux_supv_on and m.input_res != 4 * m.dp_heatmap_size:
+        raise ConfigError(f"model.input_res={m.input_res} with model.aux_supv_on: the IUV maps need 4 x dp_heatmap_size")
     if len(m.deconv_filters) != 3 or len(m.deconv_kernels) != 3 or any(k not in (2, 3, 4) for k in m.deconv_kernels):
         raise ConfigError("model.deconv_filters/deconv_kernels must have 3 entries; kernels in {2, 3, 4}")
     if cfg.train.lr_schedule not in ("constant", "cosine"):

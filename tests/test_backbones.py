@@ -75,7 +75,38 @@ def test_small_backbone_trains_on_quickstart_and_round_trips(arch, data_root, tm
     loaded = pymaf.load_model(path, data_root=data_root)                   # backbone and sizes inferred
     if arch == "pymaf":                                                     # and the quickstart's maf_last_op
         assert [m.last_slope for m in loaded.maf_extractor] == [0.01, 0.01]
+    assert loaded.feature_extractor.input_res == tr.model.feature_extractor.input_res == cfg.model.input_res
     images = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         a, b = tr.model.eval()(images)["smpl_out"][-1], loaded(images)["smpl_out"][-1]
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_input_res_resizes_the_crops_inside_the_backbone():
+    """model.input_res: a 224 crop goes through the trunk as its antialiased bilinear resize to input_res (the same
+    numbers as resizing first); 224 leaves the input alone; a backbone without ``input_res`` refuses another size,
+    and the IUV head needs input_res = 4 x dp_heatmap_size."""
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    small, _ = build_backbone(ModelConfig(backbone="resnet18", input_res=128))
+    full, _ = build_backbone(ModelConfig(backbone="resnet18"))
+    full.load_state_dict(small.state_dict())
+    small.eval()
+    full.eval()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert full(x)[0].shape == (2, 512, 7, 7)
+        full.input_res = 128                                                 # takes 128 inputs as they are
+        (m_small, g_small), (m_ref, g_ref) = small(x), full(F.interpolate(x, size=(128, 128), mode="bilinear",
+                                                                           align_corners=False, antialias=True))
+    assert m_small.shape == (2, 512, 4, 4)
+    assert torch.allclose(m_small, m_ref, atol=1e-6) and torch.allclose(g_small, g_ref, atol=1e-6)
+    BACKBONES["fixed"] = lambda: type("Fixed", (torch.nn.Module,), {"out_channels": 8})()
+    try:
+        with pytest.raises(ValueError, match="model.input_res=128: backbone 'fixed' takes 224 only"):
+            build_backbone(ModelConfig(backbone="fixed", input_res=128))
+    finally:
+        del BACKBONES["fixed"]
+    with pytest.raises(ValueError, match="input_res=128 with model.aux_supv_on"):
+        load_config(None, ["model.input_res=128"])
+    assert load_config(None, ["model.input_res=128", "model.aux_supv_on=false"]).model.input_res == 128

@@ -1,7 +1,8 @@
 """Backbones (spec §1.2): a registry of image trunks keyed by ``model.backbone``, and their ImageNet initialisation.
 
 A backbone is a module with ``forward(images [B,3,224,224]) -> (map [B,C,7,7], global mean [B,C])`` and an
-``out_channels`` attribute (C); optionally ``imagenet_files`` / ``imagenet_url`` for ``backbone_weights='imagenet'``.
+``out_channels`` attribute (C); optionally ``imagenet_files`` / ``imagenet_url`` for ``backbone_weights='imagenet'``
+and ``input_res`` (``model.input_res``: the side it resizes its input to; the map is then ~input_res/32).
 Add one with a line in :data:`BACKBONES` (name -> constructor without arguments).
 
 The ResNets are torchvision's ("v1.5": stride 2 in the 3×3 conv of a bottleneck) without ``avgpool``/``fc``. Their
@@ -21,6 +22,7 @@ from pathlib import Path
 import torch
 import torchvision
 from torch import nn
+from torch.nn import functional as F
 
 from pymaf import paths
 from pymaf.errors import ConfigError, MissingFileError
@@ -41,8 +43,11 @@ class ResNetTrunk(nn.Sequential):
         self.imagenet_url = getattr(torchvision.models, f"ResNet{depth}_Weights").IMAGENET1K_V1.url
         entry = paths.FILES[f"resnet{depth}_imagenet"]   # the names check_data.py reports: current, then older
         self.imagenet_files = tuple(Path(rel).name for rel in entry.alternatives + (entry.rel,))
+        self.input_res = 224                                   # model.input_res: set by build_backbone
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.shape[-1] != self.input_res or x.shape[-2] != self.input_res:
+            x = F.interpolate(x, size=(self.input_res,) * 2, mode="bilinear", align_corners=False, antialias=True)
         x = super().forward(x)
         return x, x.mean(dim=(2, 3))
 
@@ -55,6 +60,10 @@ def build_backbone(cfg) -> tuple[nn.Module, int]:
     if cfg.backbone not in BACKBONES:
         raise ConfigError(f"model.backbone must be one of {sorted(BACKBONES)}, got {cfg.backbone!r}")
     module = BACKBONES[cfg.backbone]()
+    if cfg.input_res != getattr(module, "input_res", 224):
+        if not hasattr(module, "input_res"):
+            raise ConfigError(f"model.input_res={cfg.input_res}: backbone {cfg.backbone!r} takes 224 only")
+        module.input_res = int(cfg.input_res)
     return module, int(module.out_channels)
 
 
