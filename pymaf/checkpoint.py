@@ -172,13 +172,13 @@ def checkpoint_arch(state: dict[str, torch.Tensor], meta: dict[str, Any] | None 
 
 def infer_model_config(state: dict[str, torch.Tensor], meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """ModelConfig fields implied by a state dict (arch, n_iter, mlp_dim, deconv_*, aux_supv_on), the backbone (the
-    trainer's saved ``config`` names it, else it is recognised from the keys); maf_last_op, input_res: saved only."""
+    trainer's saved ``config`` names it, else it is recognised from the keys); maf_last_slope, input_res: saved only."""
     arch = checkpoint_arch(state, meta)
     saved = (meta or {}).get("config")
     saved = (saved.get("model") or {}) if isinstance(saved, dict) else {}   # what the weights cannot tell
     backbone = saved.get("backbone") or infer_backbone(own_names(state))
     found = {"arch": arch, **({"backbone": backbone} if backbone else {}),
-             **{k: saved[k] for k in ("maf_last_op", "input_res") if k in saved}}
+             **{k: saved[k] for k in ("maf_last_slope", "input_res") if k in saved}}
     if arch == "hmr":
         return found
     n_iter = sum(1 for k in state if re.fullmatch(r"regressor\.\d+\.fc1\.weight", k))

@@ -33,7 +33,7 @@ class ModelConfig:
     arch: str = opt("pymaf", "network: 'pymaf' (paper §3) or 'hmr' (the HMR/SPIN baseline of Table 1, spec §1.13)")
     n_iter: int = opt(3, "number of mesh-alignment feedback iterations T (paper §3.2); 1..3")
     mlp_dim: list[int] = opt([256, 128, 64, 5], "MAF extractor point-wise MLP widths (spec §1.5); last = per-point feature size")
-    maf_last_op: str = opt("relu", "MAF extractor output activation: 'relu' (official, spec §1.5) or 'leaky_relu' (slope 0.01; from random weights the 5-channel ReLU output can die in the first epoch, then no regressor sees the image)")
+    maf_last_slope: float = opt(0.0, "negative slope of the MAF extractor's output activation: 0 = ReLU (official, spec §1.5); > 0 = LeakyReLU, which cannot die (from random weights the ReLU's 5 channels died in every quickstart run tried: all mesh-aligned features 0)")
     deconv_filters: list[int] = opt([256, 256, 256], "channels of the three deconv pyramid stages (spec §1.3)")
     deconv_kernels: list[int] = opt([4, 4, 4], "kernel sizes of the three deconv stages (4, 3 or 2)")
     aux_supv_on: bool = opt(True, "build the auxiliary dense IUV head and its losses (paper §3.3)")
@@ -267,7 +267,7 @@ def load_config(yaml_path: str | Path | None = None, overrides: list[str] | None
 # before any work, so that e.g. ``train.checkpoint_every=0`` is refused at start instead of dividing by zero.
 RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "model.n_iter": (1, 3, True), "model.dp_heatmap_size": (1, None, True), "model.hmr_iters": (1, None, True),
-    "model.input_res": (32, None, True),
+    "model.input_res": (32, None, True), "model.maf_last_slope": (0, 1, True),
     "data.flip_prob": (0, 1, True), "data.noise_factor": (0, 1, True), "data.rot_factor": (0, None, True),
     "data.rot_prob": (0, 1, True), "data.scale_factor": (0, 1, True), "data.num_workers": (0, None, True),
     "data.synthetic_num_train": (1, None, True), "data.synthetic_num_val": (1, None, True),
@@ -307,9 +307,8 @@ def validate(cfg: Config) -> None:
         return
     _check_ranges(cfg)
     m = cfg.model
-    if m.arch not in ("pymaf", "hmr") or m.maf_last_op not in ("relu", "leaky_relu"):
-        raise ConfigError(f"model.arch must be 'pymaf' or 'hmr' and model.maf_last_op 'relu' or 'leaky_relu', got "
-                          f"{m.arch!r} and {m.maf_last_op!r}")
+    if m.arch not in ("pymaf", "hmr"):
+        raise ConfigError(f"model.arch must be 'pymaf' or 'hmr', got {m.arch!r}")
     if m.arch == "pymaf" and m.aux_supv_on and m.input_res != 4 * m.dp_heatmap_size:
         raise ConfigError(f"model.input_res={m.input_res} with model.aux_supv_on: the IUV maps need 4 x dp_heatmap_size")
     if len(m.deconv_filters) != 3 or len(m.deconv_kernels) != 3 or any(k not in (2, 3, 4) for k in m.deconv_kernels):

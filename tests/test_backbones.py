@@ -73,8 +73,8 @@ def test_small_backbone_trains_on_quickstart_and_round_trips(arch, data_root, tm
     path = tmp_path / "checkpoints" / "latest.pt"
     assert infer_model_config(*read_checkpoint(path))["backbone"] == "resnet18"
     loaded = pymaf.load_model(path, data_root=data_root)                   # backbone and sizes inferred
-    if arch == "pymaf":                                                     # and the quickstart's maf_last_op
-        assert [m.last_slope for m in loaded.maf_extractor] == [0.01, 0.01]
+    if arch == "pymaf":                                                     # and the quickstart's maf_last_slope
+        assert [m.last_slope for m in loaded.maf_extractor] == [cfg.model.maf_last_slope] * 2 != [0.0] * 2
     assert loaded.feature_extractor.input_res == tr.model.feature_extractor.input_res == cfg.model.input_res
     images = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

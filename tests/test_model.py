@@ -213,12 +213,13 @@ def test_fast_lbs_gradients_match_smpl_layer(model):
         assert torch.allclose(a, b, atol=1e-3, rtol=1e-4), (a - b).abs().max().item()
 
 
-def test_maf_last_op_keeps_a_signal_where_relu_is_dead():
-    """model.maf_last_op: with every output pre-activation negative (a dead ReLU), 'relu' gives zeros and no
-    gradient to the extractor; 'leaky_relu' gives 0.01 x and a gradient. Same parameters either way."""
+def test_maf_last_slope_keeps_a_signal_where_relu_is_dead():
+    """model.maf_last_slope: with every output pre-activation negative (a dead ReLU), 0 (ReLU) gives zeros and no
+    gradient to the extractor; 0.2 gives 0.2 x and a gradient. Same parameters either way."""
+    from pymaf.config import load_config
     from pymaf.model.maf_extractor import MAFExtractor
     torch.manual_seed(0)
-    relu, leaky = MAFExtractor([8, 4, 3]), MAFExtractor([8, 4, 3], "leaky_relu")
+    relu, leaky = MAFExtractor([8, 4, 3]), MAFExtractor([8, 4, 3], 0.2)
     leaky.load_state_dict(relu.state_dict())
     with torch.no_grad():
         for m in (relu, leaky):
@@ -227,11 +228,10 @@ def test_maf_last_op_keeps_a_signal_where_relu_is_dead():
     points = torch.rand(2, 7, 2) * 2 - 1
     out_relu, out_leaky = relu(feat, points), leaky(feat, points)
     assert out_relu.shape == out_leaky.shape == (2, 3 * 7) and torch.all(out_relu == 0)
-    pre = out_leaky / 0.01
-    assert torch.all(pre < -50)                                              # the same pre-activations, x 0.01
+    assert torch.all(out_leaky < -0.2 * 50)                                  # 0.2 x the pre-activations
     out_leaky.sum().backward()
     out_relu.sum().backward()
     assert relu.conv0.weight.grad.abs().sum() == 0 and leaky.conv0.weight.grad.abs().sum() > 0
-    with pytest.raises(Exception, match="maf_last_op"):
-        from pymaf.config import load_config
-        load_config(None, ["model.maf_last_op=gelu"])
+    assert load_config(None, ["model.maf_last_slope=0.2"]).model.maf_last_slope == 0.2
+    with pytest.raises(ValueError, match="model.maf_last_slope"):
+        load_config(None, ["model.maf_last_slope=2"])

@@ -28,16 +28,16 @@ class MAFExtractor(nn.Module):
 
     With dims = [256, 128, 64, 5]: conv0 256→128, conv1 (128+256)→64, conv2 (64+256)→5, all Conv1d(k=1).
     Every layer after the first sees cat([hidden, raw point feature]); LeakyReLU(0.01) after the hidden
-    layers, ``last_op`` after the last: 'relu' (official) or 'leaky_relu' (0.01, keeps a signal where the output
-    is negative; ``model.maf_last_op``). The output is flattened channel-major (all N values of channel 0 first),
+    layers, LeakyReLU(``last_slope``) after the last: 0 = the official ReLU; > 0 keeps a signal where the output
+    is negative (``model.maf_last_slope``). The output is flattened channel-major (all N values of channel 0 first),
     the layout the official ``regressor.*.fc1`` weights expect.
     """
 
-    def __init__(self, dims: list[int], last_op: str = "relu") -> None:
+    def __init__(self, dims: list[int], last_slope: float = 0.0) -> None:
         super().__init__()
         if len(dims) < 2:
             raise ValueError(f"model.mlp_dim needs at least 2 entries, got {dims}")
-        self.num_layers, self.last_slope = len(dims) - 1, {"relu": 0.0, "leaky_relu": 0.01}[last_op]
+        self.num_layers, self.last_slope = len(dims) - 1, float(last_slope)
         for i in range(self.num_layers):
             in_ch = dims[i] + (dims[0] if i > 0 else 0)
             self.add_module(f"conv{i}", nn.Conv1d(in_ch, dims[i + 1], kernel_size=1))

@@ -45,7 +45,7 @@ class PyMAF(ParametricBodyModel):
         self.feature_extractor = backbone
         self.deconv_layers = make_deconv_layers(backbone_channels, list(cfg.deconv_filters), list(cfg.deconv_kernels))
         self.register_buffer("points_grid", make_points_grid(GRID_SIZE), persistent=False)   # [1,2,441]
-        self.maf_extractor = nn.ModuleList(MAFExtractor(list(cfg.mlp_dim), cfg.maf_last_op) for _ in range(self.n_iter))
+        self.maf_extractor = nn.ModuleList(MAFExtractor(list(cfg.mlp_dim), cfg.maf_last_slope) for _ in range(self.n_iter))
         n_points = [GRID_SIZE ** 2] + [len(self.vertex_ids)] * (self.n_iter - 1)
         self.regressor = nn.ModuleList(Regressor(cfg.mlp_dim[-1] * n) for n in n_points)
         self.dp_head = IUVHead(cfg.deconv_filters[-1]) if cfg.aux_supv_on else None
