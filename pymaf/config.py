@@ -33,7 +33,7 @@ class ModelConfig:
     arch: str = opt("pymaf", "network: 'pymaf' (paper §3) or 'hmr' (the HMR/SPIN baseline of Table 1, spec §1.13)")
     n_iter: int = opt(3, "number of mesh-alignment feedback iterations T (paper §3.2); 1..3")
     mlp_dim: list[int] = opt([256, 128, 64, 5], "MAF extractor point-wise MLP widths (spec §1.5); last = per-point feature size")
-    maf_last_slope: float = opt(0.0, "negative slope of the MAF extractor's output activation: 0 = ReLU (official, spec §1.5); > 0 = LeakyReLU, which cannot die (from random weights the ReLU's 5 channels died in every quickstart run tried: all mesh-aligned features 0)")
+    maf_last_slope: float = opt(0.0, "negative slope of the MAF extractor's output activation: 0 = ReLU (official, spec §1.5); > 0 = LeakyReLU, which cannot die (from random weights the ReLU's 5 channels died in the quickstart: all mesh-aligned features 0)")
     deconv_filters: list[int] = opt([256, 256, 256], "channels of the three deconv pyramid stages (spec §1.3)")
     deconv_kernels: list[int] = opt([4, 4, 4], "kernel sizes of the three deconv stages (4, 3 or 2)")
     aux_supv_on: bool = opt(True, "build the auxiliary dense IUV head and its losses (paper §3.3)")
