@@ -227,6 +227,22 @@ def test_resume_refuses_changed_settings_and_applies_safe_ones(data_root: Path, 
     assert res.step == 2 and ckpt.read_bytes() != before
 
 
+def test_resume_of_a_run_saved_before_a_key_existed(data_root: Path, tmp_path: Path) -> None:
+    """A key missing from the saved config (added to the project later) ran with its default: not a change."""
+    from pymaf.errors import RunError
+    from pymaf.train import Trainer
+    Trainer(_cfg(tmp_path, "train.max_steps=1"), data_root, progress=False).fit()
+    ckpt = tmp_path / "checkpoints" / "latest.pt"
+    st = torch.load(ckpt, weights_only=True)
+    del st["config"]["model"]["maf_last_slope"], st["config"]["model"]["input_res"]
+    torch.save(st, ckpt)
+    tr = Trainer(_cfg(tmp_path, "train.max_steps=2"), data_root, resume=True, progress=False)
+    assert not any("maf_last_slope" in n for n in tr.notes)
+    with pytest.raises(RunError, match=r"model\.maf_last_slope: 0\.0 -> 0\.2"):
+        Trainer(_cfg(tmp_path, "train.max_steps=2", "model.maf_last_slope=0.2"), data_root, resume=True,
+                progress=False)
+
+
 def test_new_run_refuses_a_log_dir_with_checkpoints_unless_overwrite(data_root: Path, tmp_path: Path) -> None:
     from pymaf.errors import RunError
     from pymaf.train import Trainer

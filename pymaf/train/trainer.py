@@ -190,6 +190,8 @@ class Trainer:
     def _check_resume_config(self, saved: dict[str, Any], path: Path) -> None:
         """Settings that would make the resumed run another run are an error; safe ones are applied and logged."""
         from pymaf.config import RESUME_SAFE_KEYS, config_changes
+        defaults = to_dict(type(self.cfg)())   # a key added since the run was saved: that run had its default
+        saved = {sec: {**defaults[sec], **v} if isinstance(v, dict) and sec in defaults else v for sec, v in saved.items()}
         changes = config_changes(saved, to_dict(self.cfg))
         bad = [c for c in changes if c[0] not in RESUME_SAFE_KEYS]
         if bad:
