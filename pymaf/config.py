@@ -310,7 +310,8 @@ def validate(cfg: Config) -> None:
     if m.arch not in ("pymaf", "hmr"):
         raise ConfigError(f"model.arch must be 'pymaf' or 'hmr', got {m.arch!r}")
     if m.arch == "pymaf" and m.aux_supv_on and m.input_res != 4 * m.dp_heatmap_size:
-        raise ConfigError(f"model.input_res={m.input_res} with model.aux_supv_on: the IUV maps need 4 x dp_heatmap_size")
+        raise ConfigError(f"model.input_res={m.input_res} with model.aux_supv_on: expected 4 x model.dp_heatmap_size "
+                          f"({4 * m.dp_heatmap_size}) for the IUV maps; set model.aux_supv_on=false for another size")
     if len(m.deconv_filters) != 3 or len(m.deconv_kernels) != 3 or any(k not in (2, 3, 4) for k in m.deconv_kernels):
         raise ConfigError("model.deconv_filters/deconv_kernels must have 3 entries; kernels in {2, 3, 4}")
     if cfg.train.lr_schedule not in ("constant", "cosine"):
