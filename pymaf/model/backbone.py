@@ -60,10 +60,10 @@ def build_backbone(cfg) -> tuple[nn.Module, int]:
     if cfg.backbone not in BACKBONES:
         raise ConfigError(f"model.backbone must be one of {sorted(BACKBONES)}, got {cfg.backbone!r}")
     module = BACKBONES[cfg.backbone]()
-    if cfg.input_res != getattr(module, "input_res", 224):
-        if not hasattr(module, "input_res"):
-            raise ConfigError(f"model.input_res={cfg.input_res}: backbone {cfg.backbone!r} takes 224 only")
+    if hasattr(module, "input_res"):
         module.input_res = int(cfg.input_res)
+    elif cfg.input_res != 224:
+        raise ConfigError(f"model.input_res={cfg.input_res}: backbone {cfg.backbone!r} takes 224 only")
     return module, int(module.out_channels)
 
 
