@@ -48,8 +48,10 @@ class ModelConfig:
 class RuntimeConfig:
     device: str = opt("cpu", "torch device: 'cpu', 'cuda', 'cuda:1', ...")
     amp: str = opt("none", "autocast dtype: 'none', 'bf16' or 'fp16'")
-    channels_last: bool = opt(False, "run the convolutional backbone in channels_last memory format")
-    compile: bool = opt(False, "wrap the model with torch.compile")
+    channels_last: bool = opt(True, "run the convolutional backbone in channels_last memory format (exact; faster on the CPU and with autocast)")
+    compile: bool = opt(False, "wrap the model with torch.compile (for inference with weight freezing)")
+    fuse: bool = opt(True, "inference only (eval, demo): run an exact rewritten copy of the network, BatchNorm "
+                           "folded into the convolutions and the first deconv as sub-pixel convolution")
 
 
 @dataclass

@@ -1,5 +1,10 @@
-"""The runtime options (``pymaf.config.RuntimeConfig``: device, autocast, channels_last, torch.compile), applied
-in one place for training, evaluation, the demo and the benchmarks (DESIGN rule 10).
+"""The runtime options (``pymaf.config.RuntimeConfig``: device, autocast, channels_last, fuse, torch.compile),
+applied in one place for training, evaluation, the demo and the benchmarks (DESIGN rule 10).
+
+For inference (``apply_runtime(..., inference=True)``: eval, demo, benchmarks) ``runtime.fuse`` runs an exact
+rewritten copy of the network (``pymaf.model.inference``: BatchNorm folded, sub-pixel first deconv) and
+``runtime.compile`` compiles with weight freezing (inductor ``freezing``: the weights become constants, folded
+and pre-packed); training compiles without it.
 
 Autocast covers the network's forward only (SMPL and the camera math inside it stay float32; the training
 losses are computed outside it). bf16 and fp16 autocast run on the CPU as well as on CUDA: the RuntimeConfig
@@ -12,6 +17,7 @@ import torch
 from torch import nn
 
 from pymaf.errors import ConfigError
+from pymaf.model.inference import fuse_for_inference
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -34,15 +40,26 @@ class RuntimeModel(nn.Module):
             return self.module(images, **kwargs)
 
 
-def apply_runtime(model: nn.Module, runtime: Any, wrap: Callable[[nn.Module], nn.Module] | None = None
-                  ) -> nn.Module:
+def apply_runtime(model: nn.Module, runtime: Any, wrap: Callable[[nn.Module], nn.Module] | None = None,
+                  inference: bool = False) -> nn.Module:
     """Move ``model`` to ``runtime.device`` (in place; channels_last weights with ``runtime.channels_last``) and
     return ``RuntimeModel(model)``, passed through ``wrap`` (the trainer's DDP) and then ``torch.compile`` with
-    ``runtime.compile``. ``runtime``: a ``pymaf.config.RuntimeConfig``. Keep ``model`` for ``state_dict``."""
+    ``runtime.compile``. ``runtime``: a ``pymaf.config.RuntimeConfig``. Keep ``model`` for ``state_dict``.
+
+    ``inference=True`` (``model`` in eval mode, called under ``torch.inference_mode`` / ``no_grad``): with
+    ``runtime.fuse`` the returned network runs ``fuse_for_inference(model)``, a copy (``model`` keeps its layout and
+    weights, only its device changes), with the convolution weights pre-cast to the autocast dtype; compiling
+    freezes the weights."""
+    if runtime.amp not in AMP_DTYPES:
+        raise ConfigError(f"runtime.amp must be one of {sorted(AMP_DTYPES)}, got {runtime.amp!r}")
     model.to(runtime.device)
+    if inference and runtime.fuse:
+        model = fuse_for_inference(model, AMP_DTYPES[runtime.amp])
     if runtime.channels_last:
         model.to(memory_format=torch.channels_last)
     net: nn.Module = RuntimeModel(model, runtime)
     if wrap is not None:
         net = wrap(net)
-    return torch.compile(net) if runtime.compile else net
+    if not runtime.compile:
+        return net
+    return torch.compile(net, options={"freezing": True} if inference else None)

@@ -10,12 +10,17 @@ Configurations, all in the same process on the same weights (random unless --che
 * ``baseline``: what the official forward computes (spec §1.10, §8): fp32 eager, a full SMPL forward of the mean
   parameters per call, full SMPL + axis-angle + 2D keypoints at every iteration, three dense 431×6890
   down-sampling matmuls, and the IUV head at inference;
-* ``fast``: precomputed mean mesh, 431-vertex sparse LBS for intermediate iterations, index selection, no IUV
-  head (fp32 eager; the same numbers, see tests/test_model.py);
-* ``fast+channels_last``, ``fast+<amp>``, ``fast+compile``, and ``fast+all`` (every option combined).
+* ``fast (unfused)``: precomputed mean mesh, 431-vertex sparse LBS for intermediate iterations, index selection,
+  no IUV head (fp32 eager; the same numbers, see tests/test_model.py);
+* ``fast``: that, run as ``eval.py`` runs it by default: ``apply_runtime(..., inference=True)`` with
+  ``runtime.fuse`` (BatchNorm folded, sub-pixel first deconv: ``pymaf.model.inference``; fp32, the same numbers
+  to float rounding, tests/test_inference.py);
+* ``fast+channels_last``, ``fast+<amp>``, ``fast+compile`` (inductor, weights frozen), and ``fast+all`` (every
+  option combined; ``fast+all (no compile)`` too when compiling).
 
-Prints the median ms/batch, ms/image, images/s and the speed-up against the baseline of the same run. The timed
-calls are interleaved across configurations (robust to other load on shared machines).
+Prints the median ms/batch, ms/image, images/s and the speed-up against the baseline of the same run, then the
+peak memory (CPU RSS of the process; on CUDA the max allocated of each configuration during its warm-up). The
+timed calls are interleaved across configurations (robust to other load on shared machines).
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
+from bench_memory import memory_line, peak_memory, reset_cuda_peak  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -37,14 +43,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_configs(configs: list, images: torch.Tensor, iters: int, warmup: int) -> list[float]:
-    """Median seconds per call of each ``fn(images)``. Calls are interleaved (one call of every configuration per
-    round) so that load from other processes hits all configurations alike."""
+def time_configs(configs: list, images: torch.Tensor, iters: int, warmup: int) -> tuple[list[float], list[float]]:
+    """(median seconds per call, CUDA max allocated MiB during the warm-up or nan) of each ``fn(images)``. Calls
+    are interleaved (one call of every configuration per round) so that load from other processes hits all
+    configurations alike."""
     times: list[list[float]] = [[] for _ in configs]
+    peaks: list[float] = []
     with torch.inference_mode():
         for _, fn in configs:
-            for _ in range(warmup):
+            reset_cuda_peak()
+            for _ in range(max(1, warmup)):
                 fn(images)
+            peaks.append(peak_memory().get("cuda_max_allocated_mib", float("nan")))
         for _ in range(iters):
             for i, (_, fn) in enumerate(configs):
                 _sync(images.device)
@@ -52,7 +62,7 @@ def time_configs(configs: list, images: torch.Tensor, iters: int, warmup: int) -
                 fn(images)
                 _sync(images.device)
                 times[i].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+    return [statistics.median(t) for t in times], peaks
 
 
 def build_configs(model, device: torch.device, amp: str, use_compile: bool) -> list[tuple[str, object]]:
@@ -65,16 +75,20 @@ def build_configs(model, device: torch.device, amp: str, use_compile: bool) -> l
     dmap = torch.zeros(len(ids), model.smpl.v_template.shape[0], device=device)
     dmap[torch.arange(len(ids), device=device), ids.to(device)] = 1.0       # the official dense Dmap
 
-    configs = [("baseline", lambda x: reference_forward(model, x, dmap)), ("fast", model)]
+    def fast(**opts) -> torch.nn.Module:
+        return apply_runtime(copy.deepcopy(model), RuntimeConfig(device=str(device), **opts), inference=True)
+
+    configs = [("baseline", lambda x: reference_forward(model, x, dmap)), ("fast (unfused)", model), ("fast", fast())]
     options = [("channels_last", dict(channels_last=True)), (amp, dict(amp=amp))]
     if use_compile:
         options.append(("compile", dict(compile=True)))
     combined: dict = {}
     for name, opts in options:
         combined.update(opts)
-        configs.append((f"fast+{name}", apply_runtime(copy.deepcopy(model), RuntimeConfig(device=str(device), **opts))))
-    if len(options) > 1:
-        configs.append(("fast+all", apply_runtime(copy.deepcopy(model), RuntimeConfig(device=str(device), **combined))))
+        configs.append((f"fast+{name}", fast(**opts)))
+    if use_compile:
+        configs.append(("fast+all (no compile)", fast(**{**combined, "compile": False})))
+    configs.append(("fast+all", fast(**combined)))
     return configs
 
 
@@ -101,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from pymaf import load_model
 
-    model = load_model(args.checkpoint, data_root=args.data_root, device=device)
+    model = load_model(args.checkpoint, data_root=args.data_root, device=device).eval()
     configs = build_configs(model, device, args.amp, not args.no_compile)
     name_w = max(len(n) for n, _ in configs)
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
@@ -109,11 +123,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'batch':>5}  {'config':<{name_w}}  {'ms/batch':>9}  {'ms/image':>9}  {'images/s':>9}  {'vs baseline':>11}")
     for batch in args.batch_sizes:
         images = torch.randn(batch, 3, 224, 224, device=device)
-        seconds = time_configs(configs, images, args.iters, args.warmup)
+        seconds, peaks = time_configs(configs, images, args.iters, args.warmup)
         base = seconds[0]
-        for (name, _), sec in zip(configs, seconds):
+        for (name, _), sec, peak in zip(configs, seconds, peaks):
+            mem = f"  {peak:9.0f} MiB CUDA max allocated" if peak == peak else ""
             print(f"{batch:>5}  {name:<{name_w}}  {1e3 * sec:9.2f}  {1e3 * sec / batch:9.2f}  {batch / sec:9.1f}  "
-                  f"{base / sec:10.2f}x", flush=True)
+                  f"{base / sec:10.2f}x{mem}", flush=True)
+    print(memory_line())
 
 
 if __name__ == "__main__":

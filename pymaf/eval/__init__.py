@@ -143,7 +143,7 @@ def load_predictor(checkpoint: str | None, data_root: Path, cfg, infer_model_cfg
     from pymaf.runtime import apply_runtime
     ckpt = None if checkpoint in (None, "", "none") else checkpoint
     model = load_model(ckpt, data_root, cfg.runtime.device, None if (infer_model_cfg and ckpt) else cfg)
-    return model_predictor(apply_runtime(model, cfg.runtime)), model
+    return model_predictor(apply_runtime(model.eval(), cfg.runtime, inference=True)), model
 
 
 def evaluate(dataset: str, checkpoint: str | None, data_root: Path, *, device: str = "cpu", batch_size: int = 32,
