@@ -4,6 +4,8 @@
     python eval.py --checkpoint logs/quickstart/checkpoints/best.pt --dataset synthetic-val
     python eval.py --random-weights --dataset synthetic-val         # randomly initialised model (smoke test)
 
+The network runs in fp32 by default with the exact speed-ups of ``pymaf.runtime`` (``runtime.fuse``,
+``channels_last``); ``--amp bf16`` is opt-in (faster, metrics within the tolerance in the README's "Speed").
 Prints a metric table and samples/s, writes ``<out-dir>/eval_<dataset>.json`` (schema: pymaf/eval/report.py)
 and, with ``--save-samples``, ``eval_<dataset>_samples.npz``.
 """
@@ -38,6 +40,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--coco-official-scores", action="store_true",
                    help="COCO: keep the official score=1 / keypoint-bbox area (spec §10.17) for comparison")
     p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    p.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"],
+                   help="autocast dtype of the network (default none: fp32, the metrics are the protocol's to float "
+                        "tolerance); recorded in the report's settings.amp. Replaces runtime.amp of --cfg")
     p.add_argument("--log-every", type=int, default=50, help="print running metrics every N batches")
     add_debug_flag(p)
     args = p.parse_args(argv)
@@ -54,7 +59,10 @@ def main(argv: list[str] | None = None) -> dict:
     from pymaf.paths import resolve_data_root
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    opts = list(args.opts) + [f"runtime.device={device}"]
+    if any(o.split("=", 1)[0] == "runtime.amp" for o in args.opts):
+        from pymaf.errors import InputError
+        raise InputError("--opts runtime.amp=...: eval.py takes the autocast dtype from --amp (default none = fp32)")
+    opts = list(args.opts) + [f"runtime.device={device}", f"runtime.amp={args.amp}"]
     cfg = load_config(args.cfg, opts)
     if args.random_weights:
         logging.getLogger("pymaf").warning("--random-weights: evaluating a RANDOMLY INITIALISED model "

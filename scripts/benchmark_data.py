@@ -16,6 +16,7 @@ so use e.g. ``--image-size 1000`` on a fresh ``--data-root`` to see H36M-sized d
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import tempfile
@@ -26,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_memory import memory_line, peak_memory  # noqa: E402
 from pymaf.data.dataset import build_dataset  # noqa: E402
 from pymaf.data.loader import build_loader, default_num_workers  # noqa: E402
 from pymaf.data.mixed import MixedBatchSampler, MixedDataset  # noqa: E402
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model-batch-size", type=int, default=None, help="default: --batch-size")
     ap.add_argument("--model-steps", type=int, default=5)
     ap.add_argument("--skip-model", action="store_true")
+    ap.add_argument("--json", default=None, help="also write the results to this JSON file (benchmark_all.py)")
     add_debug_flag(ap)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)  # the main process only collates; the workers do the work
@@ -94,8 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     for w in sorted({1, 2, cores}):
         rates[w] = loader_rate(root, w, args.batch_size, args.batches, args.backend)
         print(f"  {w:3d} worker(s): {rates[w]:8.1f} samples/s  ({rates[w] / w:6.1f} per worker)", flush=True)
-    if args.skip_model:
+    result = {"benchmark": "data", "loader_samples_per_s": rates}
+
+    def finish() -> int:
+        print(memory_line())
+        if args.json:
+            Path(args.json).write_text(json.dumps({**result, "memory": peak_memory()}, indent=1))
         return 0
+
+    if args.skip_model:
+        return finish()
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     if device == "cpu":
         torch.set_num_threads(cores)
@@ -104,13 +115,14 @@ def main(argv: list[str] | None = None) -> int:
         rate, name = model_rate(root, device, mbs, args.model_steps)
     except ImportError as e:
         print(f"model: training step not available yet ({e}); skipped")
-        return 0
+        return finish()
     best_w = max(rates, key=rates.get)
     print(f"model: PyMAF training step on {name}, batch {mbs}: {rate:8.1f} samples/s")
     print(f"ratio loader ({best_w} workers) / model = {rates[best_w] / rate:.2f}: "
           f"{'the model limits, the loader keeps up' if rates[best_w] >= rate else 'the loader limits'}; "
           f"feeding this device takes ~{math.ceil(rate / rates[1])} worker(s) at {rates[1]:.0f} samples/s each")
-    return 0
+    result.update(model_samples_per_s=rate, model_device=name, loader_over_model=rates[best_w] / rate)
+    return finish()
 
 
 if __name__ == "__main__":

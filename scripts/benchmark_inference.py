@@ -11,12 +11,12 @@ Configurations, all in the same process on the same weights (random unless --che
   parameters per call, full SMPL + axis-angle + 2D keypoints at every iteration, three dense 431×6890
   down-sampling matmuls, and the IUV head at inference;
 * ``fast (unfused)``: precomputed mean mesh, 431-vertex sparse LBS for intermediate iterations, index selection,
-  no IUV head (fp32 eager; the same numbers, see tests/test_model.py);
-* ``fast``: that, run as ``eval.py`` runs it by default: ``apply_runtime(..., inference=True)`` with
-  ``runtime.fuse`` (BatchNorm folded, sub-pixel first deconv: ``pymaf.model.inference``; fp32, the same numbers
-  to float rounding, tests/test_inference.py);
-* ``fast+channels_last``, ``fast+<amp>``, ``fast+compile`` (inductor, weights frozen), and ``fast+all`` (every
-  option combined; ``fast+all (no compile)`` too when compiling).
+  no IUV head (fp32 eager, contiguous; the same numbers, see tests/test_model.py);
+* ``fast``: that, run as ``eval.py`` runs it by default: ``apply_runtime(..., inference=True)`` with the
+  default runtime, ``fuse`` (BatchNorm folded, sub-pixel first deconv: ``pymaf.model.inference``) and
+  ``channels_last``; fp32, the same numbers to float rounding (tests/test_inference.py);
+* ``fast+<amp>`` (autocast), ``fast+compile`` (inductor, weights frozen), and ``fast+all`` (both;
+  ``fast+all (no compile)`` too when compiling).
 
 Prints the median ms/batch, ms/image, images/s and the speed-up against the baseline of the same run, then the
 peak memory (CPU RSS of the process; on CUDA the max allocated of each configuration during its warm-up). The
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import statistics
 import sys
 import time
@@ -79,16 +80,12 @@ def build_configs(model, device: torch.device, amp: str, use_compile: bool) -> l
         return apply_runtime(copy.deepcopy(model), RuntimeConfig(device=str(device), **opts), inference=True)
 
     configs = [("baseline", lambda x: reference_forward(model, x, dmap)), ("fast (unfused)", model), ("fast", fast())]
-    options = [("channels_last", dict(channels_last=True)), (amp, dict(amp=amp))]
-    if use_compile:
-        options.append(("compile", dict(compile=True)))
-    combined: dict = {}
+    options = [(amp, dict(amp=amp))] + ([("compile", dict(compile=True))] if use_compile else [])
     for name, opts in options:
-        combined.update(opts)
         configs.append((f"fast+{name}", fast(**opts)))
     if use_compile:
-        configs.append(("fast+all (no compile)", fast(**{**combined, "compile": False})))
-    configs.append(("fast+all", fast(**combined)))
+        configs.append(("fast+all (no compile)", fast(amp=amp)))
+    configs.append(("fast+all", fast(amp=amp, compile=use_compile)))
     return configs
 
 
@@ -103,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     parser.add_argument("--checkpoint", default=None, help="weights (default: random init)")
     parser.add_argument("--data-root", default=None, help="data root with the SMPL files")
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file (benchmark_all.py)")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.threads:
@@ -120,16 +118,23 @@ def main(argv: list[str] | None = None) -> None:
     name_w = max(len(n) for n, _ in configs)
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
           f"torch {torch.__version__}, threads {torch.get_num_threads()}, iters {args.iters}, warmup {args.warmup}")
+    rows: list[dict] = []
     print(f"{'batch':>5}  {'config':<{name_w}}  {'ms/batch':>9}  {'ms/image':>9}  {'images/s':>9}  {'vs baseline':>11}")
     for batch in args.batch_sizes:
         images = torch.randn(batch, 3, 224, 224, device=device)
         seconds, peaks = time_configs(configs, images, args.iters, args.warmup)
         base = seconds[0]
+        rows += [{"batch": batch, "config": name, "ms_per_batch": 1e3 * sec, "speedup": base / sec,
+                  "cuda_max_allocated_mib": peak if peak == peak else None}
+                 for (name, _), sec, peak in zip(configs, seconds, peaks)]
         for (name, _), sec, peak in zip(configs, seconds, peaks):
             mem = f"  {peak:9.0f} MiB CUDA max allocated" if peak == peak else ""
             print(f"{batch:>5}  {name:<{name_w}}  {1e3 * sec:9.2f}  {1e3 * sec / batch:9.2f}  {batch / sec:9.1f}  "
                   f"{base / sec:10.2f}x{mem}", flush=True)
     print(memory_line())
+    if args.json:
+        Path(args.json).write_text(json.dumps({"benchmark": "inference", "device": str(device), "rows": rows,
+                                               "memory": peak_memory()}, indent=1))
 
 
 if __name__ == "__main__":

@@ -3,12 +3,14 @@ the straightforward fp32 path versus the fast path (autocast, channels_last, tor
 
     python scripts/benchmark_train.py --data-root D [--device cuda] [--batch-size 64] [--steps 20]
 
-Uses the built-in synthetic dataset (generated when missing). Prints one line per path (samples/s, data wait,
-host syncs per step counted by ``pymaf.train.syncs`` on one extra untimed step) and the ratio.
+Uses the built-in synthetic dataset (generated when missing). Prints one line per path (samples/s, the share of
+the step time spent waiting for data and rendering the IUV targets, host syncs per step counted by
+``pymaf.train.syncs`` on one extra untimed step, CUDA max allocated), the ratio and the peak CPU RSS.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -21,6 +23,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pymaf.config import load_config
 from pymaf.paths import resolve_data_root
 from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
+from bench_memory import memory_line, peak_memory, reset_cuda_peak  # noqa: E402
+
+
+class TimedRenderer(torch.nn.Module):
+    """The trainer's IUV renderer with its wall time summed in ``seconds`` (CUDA synchronised around each call, so
+    the time is the renderer's own)."""
+
+    def __init__(self, inner: torch.nn.Module, sync) -> None:
+        super().__init__()
+        self.inner, self.sync, self.seconds = inner, sync, 0.0
+
+    def forward(self, *args, **kwargs):
+        self.sync()
+        t0 = time.perf_counter()
+        out = self.inner(*args, **kwargs)
+        self.sync()
+        self.seconds += time.perf_counter() - t0
+        return out
 
 
 def count_syncs(tr, batch) -> str:
@@ -34,19 +54,26 @@ def count_syncs(tr, batch) -> str:
     return f"{c.total} ({c.summary()})"
 
 
-def run(cfg_overrides: list[str], data_root, steps: int, warmup: int) -> tuple[float, float, str]:
-    """-> (samples/s, fraction of the step time spent waiting for data, host syncs per step)."""
+def run(cfg_overrides: list[str], data_root, steps: int, warmup: int) -> dict:
+    """-> {samples_per_s, data_share, render_share (of the step time; None without the IUV head), syncs,
+    cuda_max_allocated_mib (nan on the CPU)}."""
     from pymaf.train import Trainer
     from pymaf.data.loader import to_device
     cfg = load_config(None, cfg_overrides)
     tr = Trainer(cfg, data_root, progress=False)
     it = tr._batches()
     sync = torch.cuda.synchronize if tr.device.type == "cuda" else (lambda: None)
+    timed = None
+    if cfg.model.aux_supv_on:
+        tr.renderer = timed = TimedRenderer(tr.renderer, sync)
+    reset_cuda_peak()
     n, t_data, t0 = 0, 0.0, 0.0
     for i in range(warmup + steps):
         if i == warmup:
             sync()
             t0, n, t_data = time.perf_counter(), 0, 0.0
+            if timed is not None:
+                timed.seconds = 0.0
         td = time.perf_counter()
         batch = to_device(next(it), tr.device)
         t_data += time.perf_counter() - td
@@ -54,9 +81,11 @@ def run(cfg_overrides: list[str], data_root, steps: int, warmup: int) -> tuple[f
         n += batch["img"].shape[0]
     sync()
     dt = time.perf_counter() - t0
+    peak = peak_memory().get("cuda_max_allocated_mib", float("nan"))
     syncs = count_syncs(tr, batch)
     tr.log.close()
-    return n / dt, t_data / dt, syncs
+    return {"samples_per_s": n / dt, "data_share": t_data / dt, "syncs": syncs, "cuda_max_allocated_mib": peak,
+            "render_share": timed.seconds / dt if timed is not None else None}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=-1, help="DataLoader workers (-1: 8 on CUDA, 2 on CPU)")
     ap.add_argument("--amp", default="", help="fast-path autocast dtype (default bf16)")
     ap.add_argument("--no-compile", action="store_true", help="fast path without torch.compile")
+    ap.add_argument("--json", default=None, help="also write the results to this JSON file (benchmark_all.py)")
     add_debug_flag(ap)
     args = ap.parse_args(argv)
     cuda = args.device.startswith("cuda")
@@ -90,14 +120,23 @@ def main(argv: list[str] | None = None) -> None:
                  [f"runtime.amp={amp}", "runtime.channels_last=true", f"runtime.compile={not args.no_compile}"]}
     dev = torch.cuda.get_device_name() if cuda else f"CPU ({torch.get_num_threads()} threads)"
     print(f"device: {dev}; batch {bs}; {steps} timed steps after {warmup} warm-up; {workers} loader workers")
-    results = {}
+    results, rows = {}, []
     for name, extra in paths.items():
-        sps, data_frac, syncs = run(common + extra, root, steps, warmup)
-        results[name] = sps
-        print(f"{name:55s} {sps:8.2f} samples/s   (waiting for data {100 * data_frac:4.1f}% of the time)   "
-              f"host syncs/step {syncs}", flush=True)
+        r = run(common + extra, root, steps, warmup)
+        results[name] = r["samples_per_s"]
+        rows.append({"path": name, **r})
+        render = f"{100 * r['render_share']:4.1f}%" if r["render_share"] is not None else "n/a (no IUV head)"
+        mem = r["cuda_max_allocated_mib"]
+        print(f"{name:55s} {r['samples_per_s']:8.2f} samples/s | waiting for data {100 * r['data_share']:4.1f}% | "
+              f"IUV target rendering {render} of the step | host syncs/step {r['syncs']}"
+              + (f" | CUDA max allocated {mem:.0f} MiB" if mem == mem else ""), flush=True)
     base, fast = list(results.values())
     print(f"speed-up fast / fp32: {fast / base:.2f}x")
+    print(memory_line())
+    if args.json:
+        Path(args.json).write_text(json.dumps({"benchmark": "train", "device": args.device, "batch": bs,
+                                               "rows": rows, "speedup": fast / base, "memory": peak_memory()},
+                                              indent=1))
 
 
 if __name__ == "__main__":

@@ -180,11 +180,21 @@ def test_validation_equals_eval_py_for_the_checkpoint(data_root: Path, tmp_path:
     eval_py.main(["--checkpoint", str(tmp_path / "run" / "checkpoints" / "best.pt"), "--dataset", "3dpw",
                   "--data-root", str(data_root), "--out-dir", str(tmp_path / "eval"), "--num-workers", "0",
                   "--batch-size", "4", "--device", "cpu"])
-    report = json.loads((tmp_path / "eval" / "eval_3dpw.json").read_text())["metrics"]
+    doc = json.loads((tmp_path / "eval" / "eval_3dpw.json").read_text())
+    report = doc["metrics"]
     assert set(report) == {"mpjpe", "pa_mpjpe", "pve"}
-    for name, value in report.items():
+    for name, value in report.items():          # eval.py runs the fused fp32 copy (runtime.fuse): same numbers
         assert res.val[name] == pytest.approx(value, rel=1e-5), name
     assert res.best["value"] == pytest.approx(report["pa_mpjpe"], rel=1e-5)
+    assert (doc["settings"]["amp"], doc["settings"]["fuse"]) == ("none", True)
+    args = ["--checkpoint", str(tmp_path / "run" / "checkpoints" / "best.pt"), "--dataset", "3dpw", "--data-root",
+            str(data_root), "--out-dir", str(tmp_path / "eval_bf16"), "--num-workers", "0", "--device", "cpu"]
+    eval_py.main(args + ["--amp", "bf16"])      # opt-in, and recorded
+    bf16 = json.loads((tmp_path / "eval_bf16" / "eval_3dpw.json").read_text())
+    assert bf16["settings"]["amp"] == "bf16"
+    from pymaf.errors import InputError
+    with pytest.raises(InputError, match="--amp"):
+        eval_py.main(args + ["--opts", "runtime.amp=bf16"])
 
 
 def test_best_metric_is_a_config_key(data_root: Path, tmp_path: Path) -> None:
