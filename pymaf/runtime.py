@@ -62,4 +62,21 @@ def apply_runtime(model: nn.Module, runtime: Any, wrap: Callable[[nn.Module], nn
         net = wrap(net)
     if not runtime.compile:
         return net
-    return torch.compile(net, options={"freezing": True} if inference else None)
+    return FrozenCompiled(torch.compile(net)) if inference else torch.compile(net)
+
+
+class FrozenCompiled(nn.Module):
+    """A ``torch.compile``d inference network whose (re)compilations freeze the weights: inductor's ``freezing``
+    (weights as constants: folded, pre-packed for oneDNN, convolution + ReLU / add fused). The flag is patched
+    around each call because ``torch.compile(options={"freezing": True})`` does not reach the freezing pass
+    (checked on torch 2.14: the graph kept plain ``mkldnn_convolution`` calls) and a process-wide setting would
+    also freeze the training graphs."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        import torch._inductor.config as inductor_config
+        with inductor_config.patch(freezing=True):
+            return self.module(*args, **kwargs)

@@ -114,13 +114,16 @@ def main(argv: list[str] | None = None) -> None:
     from pymaf import load_model
 
     model = load_model(args.checkpoint, data_root=args.data_root, device=device).eval()
-    configs = build_configs(model, device, args.amp, not args.no_compile)
-    name_w = max(len(n) for n, _ in configs)
+    name_w = 22
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
           f"torch {torch.__version__}, threads {torch.get_num_threads()}, iters {args.iters}, warmup {args.warmup}")
     rows: list[dict] = []
     print(f"{'batch':>5}  {'config':<{name_w}}  {'ms/batch':>9}  {'ms/image':>9}  {'images/s':>9}  {'vs baseline':>11}")
     for batch in args.batch_sizes:
+        # built anew per batch size, caches reset: a compiled configuration compiles for this shape (a second
+        # shape would recompile it with a dynamic batch dimension, slower to compile and to run)
+        torch._dynamo.reset()
+        configs = build_configs(model, device, args.amp, not args.no_compile)
         images = torch.randn(batch, 3, 224, 224, device=device)
         seconds, peaks = time_configs(configs, images, args.iters, args.warmup)
         base = seconds[0]
@@ -131,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
             mem = f"  {peak:9.0f} MiB CUDA max allocated" if peak == peak else ""
             print(f"{batch:>5}  {name:<{name_w}}  {1e3 * sec:9.2f}  {1e3 * sec / batch:9.2f}  {batch / sec:9.1f}  "
                   f"{base / sec:10.2f}x{mem}", flush=True)
+        del configs
     print(memory_line())
     if args.json:
         Path(args.json).write_text(json.dumps({"benchmark": "inference", "device": str(device), "rows": rows,

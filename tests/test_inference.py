@@ -3,16 +3,18 @@ official forward to 1e-5 relative, for PyMAF and HMR, in fp32 with and without c
 convolution weights change nothing under autocast; the original model is left alone."""
 from __future__ import annotations
 
+import copy
+import shutil
+
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pymaf.config import ModelConfig, RuntimeConfig
 from pymaf.model import build_model
 from pymaf.model.inference import SubpixelDeconv, fuse_for_inference
 from pymaf.model.reference import reference_forward
-from pymaf.runtime import apply_runtime
+from pymaf.runtime import FrozenCompiled, apply_runtime
 
 KEYS = ("verts", "kp_3d", "kp_2d", "theta", "pred_cam")
 
@@ -144,3 +146,22 @@ def test_folded_batchnorm_matches_conv_then_bn():
     assert _rel(got, ref) < 1e-5
     fused = fuse_for_inference(block)
     assert isinstance(fused.bn1, nn.Identity) and isinstance(fused.downsample[1], nn.Identity)
+
+
+@pytest.mark.skipif(not (shutil.which("g++") or shutil.which("c++")), reason="inductor needs a C++ compiler")
+def test_compiled_inference_freezes_the_weights():
+    """runtime.compile for inference: the same numbers, and the weights really are frozen (oneDNN pre-packed
+    convolutions with fused ReLU in the compiled graph, not plain ``mkldnn_convolution`` calls)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 1)).eval()
+    x = torch.randn(2, 3, 12, 12)
+    compiled = apply_runtime(copy.deepcopy(net), RuntimeConfig(compile=True), inference=True)
+    assert isinstance(compiled, FrozenCompiled)
+    with torch.inference_mode():
+        ref = net(x)
+        compiled(x)
+        with torch.profiler.profile() as prof:
+            got = compiled(x)
+    names = {e.key for e in prof.key_averages()}
+    assert any("_convolution_pointwise" in n for n in names), sorted(names)
+    assert _rel(got, ref) < 1e-5

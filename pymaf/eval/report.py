@@ -22,8 +22,9 @@ JSON schema (``<out_dir>/eval_<dataset>.json``, schema id ``pymaf-eval/1``)::
         "dataset_file": "path to the npz",  "dataset_sha256": "hex" | null,
         "image_root": "path", "data_root": "path", "body_model": "real" | "builtin",
         "batch_size": 32, "coco_official_scores": false,
-        "device": "cuda:0", "amp": "none", "channels_last": false, "compile": false,   # what ran the network
-        #   (pymaf.runtime: bf16/fp16 autocast runs on the CPU too; a predictor passed to evaluate() runs its own)
+        "device": "cuda:0", "amp": "none", "channels_last": true, "compile": false, "fuse": true,
+        #   what ran the network (pymaf.runtime; eval.py: amp from --amp, default none = fp32; fuse and
+        #   channels_last are exact; bf16/fp16 autocast runs on the CPU too; a predictor passed to evaluate() runs its own)
         "extra_files": {"name": {"path": ..., "sha256": ...}},   # e.g. the COCO annotation JSON
         "torch": "2.x", "command": "python eval.py ...", "time_utc": "2025-01-01T00:00:00Z"
       },
