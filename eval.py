@@ -5,7 +5,8 @@
     python eval.py --random-weights --dataset synthetic-val         # randomly initialised model (smoke test)
 
 The network runs in fp32 by default with the exact speed-ups of ``pymaf.runtime`` (``runtime.fuse``,
-``channels_last``); ``--amp bf16`` is opt-in (faster, metrics within the tolerance in the README's "Speed").
+``channels_last``; ``--compile`` adds frozen-weight compilation); ``--amp bf16`` is opt-in (faster, metrics within
+the tolerance in the README's "Speed").
 Prints a metric table and samples/s, writes ``<out-dir>/eval_<dataset>.json`` (schema: pymaf/eval/report.py)
 and, with ``--save-samples``, ``eval_<dataset>_samples.npz``.
 """
@@ -43,6 +44,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"],
                    help="autocast dtype of the network (default none: fp32, the metrics are the protocol's to float "
                         "tolerance); recorded in the report's settings.amp. Replaces runtime.amp of --cfg")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the network with frozen weights (same numbers; compiling takes about a minute "
+                        "per batch shape on a CPU, so it pays on large sets); recorded in settings.compile")
     p.add_argument("--log-every", type=int, default=50, help="print running metrics every N batches")
     add_debug_flag(p)
     args = p.parse_args(argv)
@@ -62,7 +66,8 @@ def main(argv: list[str] | None = None) -> dict:
     if any(o.split("=", 1)[0] == "runtime.amp" for o in args.opts):
         from pymaf.errors import InputError
         raise InputError("--opts runtime.amp=...: eval.py takes the autocast dtype from --amp (default none = fp32)")
-    opts = list(args.opts) + [f"runtime.device={device}", f"runtime.amp={args.amp}"]
+    opts = list(args.opts) + [f"runtime.device={device}", f"runtime.amp={args.amp}"] + \
+        (["runtime.compile=true"] if args.compile else [])
     cfg = load_config(args.cfg, opts)
     if args.random_weights:
         logging.getLogger("pymaf").warning("--random-weights: evaluating a RANDOMLY INITIALISED model "

@@ -15,8 +15,8 @@ Configurations, all in the same process on the same weights (random unless --che
 * ``fast``: that, run as ``eval.py`` runs it by default: ``apply_runtime(..., inference=True)`` with the
   default runtime, ``fuse`` (BatchNorm folded, sub-pixel first deconv: ``pymaf.model.inference``) and
   ``channels_last``; fp32, the same numbers to float rounding (tests/test_inference.py);
-* ``fast+<amp>`` (autocast), ``fast+compile`` (inductor, weights frozen), and ``fast+all`` (both;
-  ``fast+all (no compile)`` too when compiling).
+* ``fast+<amp>`` (autocast, bf16 by default: the demo's default), ``fast+compile`` (inductor, weights frozen)
+  and ``fast+all`` (both; without ``--no-compile`` only).
 
 Prints the median ms/batch, ms/image, images/s and the speed-up against the baseline of the same run, then the
 peak memory (CPU RSS of the process; on CUDA the max allocated of each configuration during its warm-up). The
@@ -80,12 +80,9 @@ def build_configs(model, device: torch.device, amp: str, use_compile: bool) -> l
         return apply_runtime(copy.deepcopy(model), RuntimeConfig(device=str(device), **opts), inference=True)
 
     configs = [("baseline", lambda x: reference_forward(model, x, dmap)), ("fast (unfused)", model), ("fast", fast())]
-    options = [(amp, dict(amp=amp))] + ([("compile", dict(compile=True))] if use_compile else [])
-    for name, opts in options:
-        configs.append((f"fast+{name}", fast(**opts)))
+    configs.append((f"fast+{amp}", fast(amp=amp)))
     if use_compile:
-        configs.append(("fast+all (no compile)", fast(amp=amp)))
-    configs.append(("fast+all", fast(amp=amp, compile=use_compile)))
+        configs += [("fast+compile", fast(compile=True)), ("fast+all", fast(amp=amp, compile=True))]
     return configs
 
 
