@@ -76,3 +76,10 @@ def test_demo_config_from_yaml_opts_and_flags(tmp_path: Path):
         demo_config(["--input", "a.jpg", "--output", "o", "--opts", "runtime.amp=fp8"])
     with pytest.raises(InputError, match="--output is required"):
         demo_config(["--input", "a.jpg"])
+    # the demo's runtime defaults (bf16 autocast, fuse, channels_last, no compile) survive the device default;
+    # each flag turns one off (--compile on), and the flags come after --opts
+    rt = demo_config(["--input", "a.jpg", "--output", "o"]).runtime
+    assert (rt.amp, rt.fuse, rt.channels_last, rt.compile) == ("bf16", True, True, False)
+    rt = demo_config(["--input", "a.jpg", "--output", "o", "--fp32", "--no-fuse", "--no-channels-last", "--compile",
+                      "--opts", "runtime.amp=fp16"]).runtime
+    assert (rt.amp, rt.fuse, rt.channels_last, rt.compile) == ("none", False, False, True)

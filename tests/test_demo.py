@@ -120,6 +120,8 @@ def test_demo_image_random_model(tmp_path, random_model):
     assert torch.allclose(axis_angle_to_rotmat(torch.from_numpy(rec["pose"]).reshape(24, 3).double()),
                           torch.from_numpy(rec["rotmat"]).double(), atol=1e-4)
     assert s["frames"] == 1 and s["people"] == 1 and s["regression_fps"] > 0
+    assert 0 < s["end_to_end_fps"] < s["rendering_fps"] and s["seconds"]["total"] > s["seconds"]["rendering"]
+    assert (s["runtime"]["amp"], s["runtime"]["fuse"]) == ("bf16", True)  # the demo's defaults, recorded
 
 
 def test_demo_video_two_people(tmp_path, random_model, smpl):
@@ -162,3 +164,28 @@ def test_demo_video_two_people(tmp_path, random_model, smpl):
     assert sorted(res) == [0, 1]
     assert res[0]["verts"].shape == (n, 6890, 3) and res[0]["orig_cam"].shape == (n, 4)
     assert res[0]["pose"].shape == (n, 72) and res[0]["frame_ids"].tolist() == list(range(n))
+
+
+def test_background_writer_keeps_the_order_and_raises_a_failed_write(tmp_path):
+    """Frames are encoded in a background thread: a video keeps their order; a write that fails is raised in
+    the caller's thread (by the next write or after close), naming the file."""
+    from pymaf.demo.run import _Writers
+    from pymaf.errors import WriteError
+
+    w = _Writers(tmp_path, "clip", 10.0, depth=2)
+    levels = [20, 60, 100, 140, 180, 220]
+    for i, v in enumerate(levels):
+        w.write("overlay", f"{i:06d}", np.full((32, 48, 3), v, np.uint8))
+    w.close()
+    w.raise_error()
+    cap, seen = cv2.VideoCapture(str(tmp_path / "clip_overlay.mp4")), []
+    while (ok := cap.read())[0]:
+        seen.append(float(ok[1].mean()))
+    cap.release()
+    assert np.allclose(seen, levels, atol=6)  # mp4v (YUV) shifts the grey levels a little
+    (tmp_path / "overlays").write_text("a file where the PNG folder goes")
+    w = _Writers(tmp_path, None, 10.0)
+    w.write("overlay", "a", np.zeros((8, 8, 3), np.uint8))
+    w.close()
+    with pytest.raises((WriteError, OSError), match="overlays"):
+        w.raise_error()

@@ -110,3 +110,37 @@ def test_per_vertex_colours() -> None:
     cols = np.nonzero(sil.any(0))[0]
     left, right = out[:, cols[0]:cols[0] + 5][sil[:, cols[0]:cols[0] + 5]], out[:, cols[-1] - 4:][sil[:, cols[-1] - 4:]]
     assert np.all(left[:, 0] > left[:, 2]) and np.all(right[:, 2] > right[:, 0])
+
+
+def test_window_render_equals_the_full_frame_render(monkeypatch) -> None:
+    """Only the people's box is rasterised and composited; the frames equal those of a full-frame render bit for
+    bit: two people, one partly outside the frame, one with vertices behind the camera, per-vertex colours."""
+    import pymaf.render.overlay as overlay
+
+    H, W, f = 90, 120, 200.0
+    v, faces = ellipsoid()
+    verts = np.stack([v, v * 0.9, v])
+    # person 0 in view, person 1 cut by the right border, person 2 straddling the camera plane (z in -0.15..0.15)
+    t = np.array([[-0.3, 0.1, 4.0], [1.3, 0.2, 3.0], [0.2, 0.0, 0.0]], dtype=np.float32)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    colors = rng.random((3, len(v), 3)).astype(np.float32)
+    windowed = [render_overlay(image, verts, faces, t, f), render_overlay(image, verts, faces, t, f, colors=colors,
+                                                                          alpha=0.6),
+                render_side_view(verts, faces, t, f, (H, W)), render_side_view(verts[:2], faces, t[:2], f, (H, W))]
+    win = overlay._covered_window
+    seen = []
+    monkeypatch.setattr(overlay, "_covered_window", lambda vp, h, w: seen.append(win(vp, h, w)) or (0, 0, h, w))
+    full = [render_overlay(image, verts, faces, t, f), render_overlay(image, verts, faces, t, f, colors=colors,
+                                                                      alpha=0.6),
+            render_side_view(verts, faces, t, f, (H, W)), render_side_view(verts[:2], faces, t[:2], f, (H, W))]
+    for a, b in zip(windowed, full):
+        assert np.array_equal(a, b)
+    assert np.any(windowed[0] != image) and np.any(windowed[2][..., 0] != 25)
+    top, left, h, w = seen[3]
+    assert 0 < h < H and 0 < w and left + w == W  # two people in front: a window that the right border cuts
+    # nobody in front of the camera: nothing to rasterise, the image comes back unchanged
+    behind = t.copy()
+    behind[:, 2] = -5.0
+    monkeypatch.setattr(overlay, "_covered_window", win)
+    assert np.array_equal(render_overlay(image, verts, faces, behind, f), image)

@@ -217,3 +217,19 @@ def test_compact_and_static_paths_agree_and_static_makes_one_sync() -> None:
         grads.append(v.grad)
     assert torch.isfinite(grads[0]).all() and grads[0].abs().sum() > 0
     torch.testing.assert_close(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_window_equals_the_full_screen_crop(compact: bool) -> None:
+    """rasterize(origin=...) on an h x w window equals that window of the full render bit for bit, faces cut by
+    the window's borders included."""
+    gen = torch.Generator().manual_seed(3)
+    H, W = 40, 56
+    verts = torch.cat([torch.rand(2, 30, 2, generator=gen) * torch.tensor([W + 10.0, H + 10.0]) - 5,
+                       2 + torch.rand(2, 30, 1, generator=gen)], -1)
+    faces = torch.randint(0, 30, (60, 3), generator=gen)
+    full = rasterize(verts, faces, (H, W), compact=compact)
+    for top, left, h, w in [(7, 11, 20, 30), (0, 0, H, W), (31, 40, 9, 16), (5, 0, 1, 1)]:
+        win = rasterize(verts, faces, (h, w), compact=compact, origin=(top, left))
+        for a, b in zip(win, full):
+            assert torch.equal(a, b[:, top:top + h, left:left + w])

@@ -27,10 +27,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import queue
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Optional, get_type_hints
 
@@ -40,7 +42,7 @@ import torch
 
 from pymaf.api import load_model
 from pymaf.cli import add_debug_flag, run_cli
-from pymaf.config import DemoConfig, RuntimeConfig, load_config
+from pymaf.config import DemoConfig, load_config
 from pymaf.demo.boxes import JsonBoxes, PersonDetector, full_image_box
 from pymaf.errors import InputError, WriteError, write_error
 from pymaf.demo.crops import make_crops, square_boxes
@@ -74,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--" + f.name.replace("_", "-"), help=(f.metadata["help"] + shown).replace("%", "%%"),
                            **(dict(action="store_true") if tp is bool else dict(type=tp)))
     p.add_argument("--device", help="torch device, runtime.device (default: cuda if available, else cpu)")
+    # the network runs the fastest options within the measured tolerance (README "Speed"); each flag turns one off
+    p.add_argument("--fp32", action="store_true", help="no bf16 autocast (runtime.amp=none): fp32 numerics")
+    p.add_argument("--no-fuse", action="store_true", help="run the network as built, without the exact rewrite "
+                   "of runtime.fuse (BatchNorm folded, sub-pixel deconvolution)")
+    p.add_argument("--no-channels-last", action="store_true", help="keep the contiguous memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile with frozen weights (runtime.compile): "
+                   "faster per person, but about a minute of compilation on a 2-core CPU; for long videos")
     p.add_argument("--cfg", default=None, help="YAML file of demo keys (pymaf/config.py: DemoConfig)")
     p.add_argument("--opts", nargs="*", default=[], help="demo keys KEY=VALUE after --cfg, e.g. runtime.amp=bf16 "
                    "(the flags above are applied last)")
@@ -85,10 +94,19 @@ def demo_config(argv: Optional[list[str]] = None) -> DemoConfig:
     """``demo.py``'s command line -> DemoConfig: defaults (device: cuda if available), ``--cfg``, ``--opts``, then
     the flags given."""
     args = vars(build_parser().parse_args(argv))
-    base = DemoConfig(runtime=RuntimeConfig(device="cuda" if torch.cuda.is_available() else "cpu"))
+    base = DemoConfig()  # keeps the demo's runtime defaults (bf16 autocast), on the default device
+    base.runtime.device = "cuda" if torch.cuda.is_available() else "cpu"
     cfg = load_config(args.pop("cfg"), args.pop("opts"), base=base)
     args.pop("debug", None)
     cfg.runtime.device = args.pop("device", cfg.runtime.device)
+    if args.pop("fp32", False):
+        cfg.runtime.amp = "none"
+    if args.pop("no_fuse", False):
+        cfg.runtime.fuse = False
+    if args.pop("no_channels_last", False):
+        cfg.runtime.channels_last = False
+    if args.pop("compile", False):
+        cfg.runtime.compile = True
     for key, value in args.items():
         setattr(cfg, key, value)
     for key in ("input", "output"):
@@ -113,29 +131,63 @@ def prepare_output(path: str | Path) -> Path:
 
 @dataclass
 class Timers:
+    """Seconds per stage, and ``total``: the whole frame loop (reading, every stage, the writing that the
+    background encoder did not hide, and its final flush)."""
     detection: float = 0.0
     regression: float = 0.0
     rendering: float = 0.0
     export: float = 0.0
+    total: float = 0.0
     frames: int = 0
     people: int = 0
 
-    def report(self) -> dict[str, float]:
+    def report(self) -> dict[str, Any]:
         fps = lambda t: self.frames / t if t > 0 else float("inf")  # noqa: E731
         return {"frames": self.frames, "people": self.people, "detection_fps": fps(self.detection),
                 "regression_fps": fps(self.regression), "rendering_fps": fps(self.rendering),
                 "regression_people_per_s": self.people / self.regression if self.regression > 0 else float("inf"),
-                "seconds": {k: getattr(self, k) for k in ("detection", "regression", "rendering", "export")}}
+                "end_to_end_fps": fps(self.total),
+                "seconds": {k: getattr(self, k) for k in ("detection", "regression", "rendering", "export", "total")}}
 
 
-@dataclass
 class _Writers:
-    out: Path
-    video_stem: Optional[str]
-    fps: float
-    videos: dict[str, Any] = field(default_factory=dict)
+    """Overlay images (PNG) or videos (mp4v), encoded and written by one background thread so that the next
+    frame renders while the last one is encoded. Frames queue up to ``depth``; a failed write is raised by the
+    next ``write`` or by ``raise_error`` after ``close``."""
+
+    def __init__(self, out: Path, video_stem: Optional[str], fps: float, depth: int = 8) -> None:
+        self.out, self.video_stem, self.fps = out, video_stem, fps
+        self.videos: dict[str, Any] = {}
+        self._error: Optional[BaseException] = None
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._work, name="pymaf-demo-writer", daemon=True)
+        self._thread.start()
 
     def write(self, kind: str, stem: str, rgb: np.ndarray) -> None:
+        """Queue one RGB frame (the array must not be changed afterwards)."""
+        self.raise_error()
+        self._queue.put((kind, stem, rgb))
+
+    def close(self) -> None:
+        """Write what is queued and close the videos (never raises: see ``raise_error``)."""
+        self._queue.put(None)
+        self._thread.join()
+        for w in self.videos.values():
+            w.release()
+
+    def raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:  # after a failure, drain the queue without writing
+                try:
+                    self._write(*item)
+                except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+                    self._error = e
+
+    def _write(self, kind: str, stem: str, rgb: np.ndarray) -> None:
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)  # cv2 writes BGR: convert exactly once (§10.21)
         if self.video_stem is None:
             suffix = "" if kind == "overlay" else f"_{kind}"
@@ -151,10 +203,6 @@ class _Writers:
                 raise OSError(f"cv2.VideoWriter cannot open {path} (mp4v)")
             self.videos[kind] = w
         self.videos[kind].write(bgr)
-
-    def close(self) -> None:
-        for w in self.videos.values():
-            w.release()
 
 
 def _regress(model: torch.nn.Module, crops: torch.Tensor, batch_size: int, device: str) -> dict[str, torch.Tensor]:
@@ -194,7 +242,7 @@ def run_demo(cfg: DemoConfig, model: Optional[torch.nn.Module] = None) -> dict[s
                     "(pass --checkpoint FILE; summary.json records \"weights\": \"random\")")
     if model is None:
         model = load_model(cfg.checkpoint or None, cfg.data_root or None, cfg.runtime.device)
-    net = apply_runtime(model.eval(), cfg.runtime)     # device, autocast, channels_last, compile
+    net = apply_runtime(model.eval(), cfg.runtime, inference=True)  # device, fuse, autocast, channels_last, compile
     smpl = model.smpl                                   # the network's SMPL layer (faces, re-posing)
     faces = smpl.faces.cpu().numpy()
     tracked = source.kind == "video" or cfg.sequence
@@ -204,6 +252,7 @@ def run_demo(cfg: DemoConfig, model: Optional[torch.nn.Module] = None) -> dict[s
     pkl = OfficialPklWriter() if cfg.official_pkl else None
     timers = Timers()
     focal_used: dict[str, float] = {}
+    t_start = time.perf_counter()
     try:
         for frames in chunked(iter(source), max(1, cfg.chunk)):
             t0 = time.perf_counter()
@@ -272,19 +321,20 @@ def run_demo(cfg: DemoConfig, model: Optional[torch.nn.Module] = None) -> dict[s
 
             if cfg.no_render:
                 continue
-            t0 = time.perf_counter()
             for j, f in enumerate(frames):
                 sel = [k for k in range(K) if owners[k] == j]
                 h, w = f.image.shape[:2]
                 fl = float(cfg.focal_length or default_focal_length(h, w))
                 people = (verts[sel], trans[sel], [ids[k] for k in sel]) if sel else None
-                dev = cfg.runtime.device
-                writers.write("overlay", f.stem, render_people(f.image, people, faces, fl, device=dev))
-                if cfg.side_view:
-                    writers.write("side", f.stem, render_people(f.image, people, faces, fl, side=True, device=dev))
-            timers.rendering += time.perf_counter() - t0
+                for side in (False, True) if cfg.side_view else (False,):
+                    t0 = time.perf_counter()
+                    rgb = render_people(f.image, people, faces, fl, side=side, device=cfg.runtime.device)
+                    timers.rendering += time.perf_counter() - t0
+                    writers.write("side" if side else "overlay", f.stem, rgb)  # encoded in the background
     finally:
         writers.close()
+    writers.raise_error()
+    timers.total = time.perf_counter() - t_start
     if pkl is not None:
         pkl.save(out / "output.pkl")
     animations = anim.export(out, source.name, smpl, source.fps) if anim is not None else None
@@ -300,7 +350,8 @@ def run_demo(cfg: DemoConfig, model: Optional[torch.nn.Module] = None) -> dict[s
     r = timers.report()
     print(f"{r['frames']} frames, {r['people']} people | detection {r['detection_fps']:.2f} fps | regression "
           f"{r['regression_fps']:.2f} fps ({r['regression_people_per_s']:.2f} people/s) | rendering "
-          f"{r['rendering_fps']:.2f} fps" + (" (skipped)" if cfg.no_render else "") + f" | outputs in {out}")
+          f"{r['rendering_fps']:.2f} fps" + (" (skipped)" if cfg.no_render else "") +
+          f" | end to end {r['end_to_end_fps']:.2f} fps | outputs in {out}")
     return summary
 
 

@@ -11,13 +11,13 @@ one base colour per person; the nearest person wins per pixel (one z-buffer for 
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Union
+from typing import NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from pymaf.render.rasterizer import project_vertices, rasterize
+from pymaf.render.rasterizer import NEAR, project_vertices, rasterize
 
 ArrayLike = Union[np.ndarray, Tensor, Sequence]
 # colour of person 0 = the official demo's "purple"; then a fixed palette
@@ -50,9 +50,37 @@ def _vertex_normals(v: Tensor, faces: Tensor) -> Tensor:
     return torch.nn.functional.normalize(vn, dim=-1)
 
 
+class ShadedPatch(NamedTuple):
+    """The window of the image that the meshes can cover, shaded: rows top..top+h, columns left..left+w."""
+
+    rgb: Tensor  # [h,w,3] float in [0,1] (0 off the meshes)
+    mask: Tensor  # [h,w] bool, True on the meshes
+    top: int
+    left: int
+
+
+def _covered_window(verts_px: Tensor, H: int, W: int, near: float = NEAR) -> tuple[int, int, int, int]:
+    """(top, left, h, w) of the pixels whose centres lie in the box of the projected vertices in front of the
+    camera [n,3], clipped to the H x W image; h = w = 0 when there are none. No face outside it can cover a pixel
+    (a face covers pixels in its own vertex box only, and faces with a vertex at z <= near are dropped)."""
+    ok = (verts_px[:, 2] > near) & torch.isfinite(verts_px).all(-1)
+    if not bool(ok.any()):
+        return 0, 0, 0, 0
+    v = verts_px[ok, :2]  # the rasterizer's dtype and arithmetic: its face boxes lie inside this one
+    lo = torch.ceil(v.min(0).values - 0.5).clamp(0, 1 << 30)
+    hi = torch.floor(v.max(0).values - 0.5).clamp(-1, 1 << 30)
+    (c_lo, r_lo), (c_hi, r_hi) = lo.long().tolist(), hi.long().tolist()
+    c_hi, r_hi = min(c_hi, W - 1), min(r_hi, H - 1)
+    if c_lo > c_hi or r_lo > r_hi:
+        return 0, 0, 0, 0
+    return r_lo, c_lo, r_hi - r_lo + 1, c_hi - c_lo + 1
+
+
 def shade_meshes(verts_cam: Tensor, faces: ArrayLike, focal_length: float, principal_point: tuple[float, float],
-                 image_size: tuple[int, int], colors: Optional[ArrayLike] = None) -> tuple[Tensor, Tensor]:
-    """Render N camera-frame meshes [N,V,3] into one image -> (rgb [H,W,3] float in [0,1], mask [H,W] bool)."""
+                 image_size: tuple[int, int], colors: Optional[ArrayLike] = None) -> ShadedPatch:
+    """Render N camera-frame meshes [N,V,3] into an H x W image -> :class:`ShadedPatch`: only the window that
+    the meshes can cover is rasterised and shaded (``rasterize(origin=...)``: equal to that window of a
+    full-frame render bit for bit), so the cost follows the people's size, not the frame's."""
     N, V, _ = verts_cam.shape
     H, W = int(image_size[0]), int(image_size[1])
     device = verts_cam.device
@@ -61,8 +89,12 @@ def shade_meshes(verts_cam: Tensor, faces: ArrayLike, focal_length: float, princ
     all_faces = (faces[None] + V * torch.arange(N, device=device)[:, None, None]).reshape(-1, 3)
     flat = verts_cam.reshape(1, N * V, 3)
     pp = torch.tensor([principal_point], dtype=flat.dtype, device=device)
-    frag = rasterize(project_vertices(flat, torch.zeros(1, 3, device=device), focal_length, pp), all_faces,
-                     (H, W), compact=True)  # full frames, sparsely covered, read back at once: compact wins
+    screen = project_vertices(flat, torch.zeros(1, 3, device=device), focal_length, pp)
+    top, left, h, w = _covered_window(screen[0], H, W)
+    if h == 0:
+        return ShadedPatch(torch.zeros(0, 0, 3, device=device), torch.zeros(0, 0, dtype=torch.bool, device=device),
+                           0, 0)
+    frag = rasterize(screen, all_faces, (h, w), compact=True, origin=(top, left))  # sparse: compact wins on CPU
     hit = frag.face_idx[0] >= 0
     pix = hit.reshape(-1).nonzero().squeeze(1)  # shade the covered pixels only
     fid = frag.face_idx.reshape(-1)[pix]
@@ -88,8 +120,8 @@ def shade_meshes(verts_cam: Tensor, faces: ArrayLike, focal_length: float, princ
         albedo = sum(bary[:, k:k + 1] * vcol.index_select(0, tri[:, k]) for k in range(3))
     else:
         albedo = col.reshape(N, 3)[torch.div(fid, F, rounding_mode="floor")]
-    rgb = torch.zeros(H * W, 3, device=device).index_copy(0, pix, albedo * lum[:, None])
-    return rgb.view(H, W, 3), hit
+    rgb = torch.zeros(h * w, 3, device=device).index_copy(0, pix, albedo * lum[:, None])
+    return ShadedPatch(rgb.view(h, w, 3), hit, top, left)
 
 
 def _principal_point(principal_point: Optional[tuple[float, float]], H: int, W: int) -> tuple[float, float]:
@@ -111,12 +143,13 @@ def render_overlay(image: ArrayLike, verts: ArrayLike, faces: ArrayLike, transla
         raise ValueError(f"render_overlay: image must be [H,W,3] uint8 RGB, got {img.shape} {img.dtype}")
     H, W = img.shape[:2]
     device = torch.device(device)
-    rgb, hit = shade_meshes(_people(verts, translation, device), faces, focal_length,
-                            _principal_point(principal_point, H, W), (H, W), colors)
-    m = hit.cpu().numpy()
+    p = shade_meshes(_people(verts, translation, device), faces, focal_length,
+                     _principal_point(principal_point, H, W), (H, W), colors)
     out = img.copy()
-    mesh = rgb[hit].cpu().numpy() * 255.0
-    out[m] = np.clip(np.round(img[m] * (1.0 - alpha) + mesh * alpha), 0, 255).astype(np.uint8)
+    m = p.mask.cpu().numpy()
+    src, dst = img[p.top:p.top + m.shape[0], p.left:p.left + m.shape[1]], out[p.top:, p.left:][:m.shape[0], :m.shape[1]]
+    mesh = p.rgb[p.mask].cpu().numpy() * 255.0
+    dst[m] = np.clip(np.round(src[m] * (1.0 - alpha) + mesh * alpha), 0, 255).astype(np.uint8)
     return out
 
 
@@ -140,11 +173,12 @@ def render_side_view(verts: ArrayLike, faces: ArrayLike, translation: ArrayLike,
     H, W = int(image_size[0]), int(image_size[1])
     device = torch.device(device)
     v = _rotate_about_y(_people(verts, translation, device), angle_deg)
-    rgb, hit = shade_meshes(v, faces, focal_length, _principal_point(principal_point, H, W), (H, W), colors)
+    p = shade_meshes(v, faces, focal_length, _principal_point(principal_point, H, W), (H, W), colors)
     out = np.empty((H, W, 3), np.uint8)
     out[...] = np.asarray(background, dtype=np.uint8)
-    m = hit.cpu().numpy()
-    out[m] = np.clip(np.round(rgb[hit].cpu().numpy() * 255.0), 0, 255).astype(np.uint8)
+    m = p.mask.cpu().numpy()
+    out[p.top:p.top + m.shape[0], p.left:p.left + m.shape[1]][m] = np.clip(
+        np.round(p.rgb[p.mask].cpu().numpy() * 255.0), 0, 255).astype(np.uint8)
     return out
 
 

@@ -46,6 +46,7 @@ from pymaf.geometry import cam_to_translation
 FOCAL_LENGTH, CROP_SIZE = 5000.0, 224  # the crop camera of spec §1.8 (IUV targets, LSP masks)
 
 _INT64_MAX = torch.iinfo(torch.int64).max
+NEAR = 1e-6  # faces with a vertex at z <= NEAR are dropped
 
 
 class Fragments(NamedTuple):
@@ -120,12 +121,16 @@ def _weights(c: list[Tensor], px: Tensor, py: Tensor) -> tuple[Tensor, Tensor, T
 
 
 def rasterize(verts_px: Tensor, faces: Tensor, image_size: tuple[int, int], *,
-              perspective_correct: bool = True, near: float = 1e-6,
-              chunk_size: Optional[int] = None, compact: bool = False) -> Fragments:
+              perspective_correct: bool = True, near: float = NEAR,
+              chunk_size: Optional[int] = None, compact: bool = False,
+              origin: tuple[int, int] = (0, 0)) -> Fragments:
     """Rasterize a batch of triangle meshes sharing one face list (see the module docstring).
 
     verts_px [B,V,3] screen-space vertices (x, y pixels; z depth > 0), faces [F,3] long,
     image_size (H, W) -> :class:`Fragments` (face_idx [B,H,W], bary [B,H,W,3], depth [B,H,W]).
+    ``origin`` (row, column): render only the H x W window of the screen whose top-left pixel is ``origin``
+    (the vertices stay in full-screen pixels); the result equals that window of a full-screen render bit for
+    bit (the same pixel centres enter the same arithmetic), at the cost of the window only.
     ``chunk_size`` bounds the number of face-pixel candidates processed at once (memory ~150 B each).
     ``compact``: compute barycentrics at the covered pixels only (one more host sync, 3-4x faster on the CPU for
     large, sparsely covered images such as full-frame overlays); the default computes them at every pixel with
@@ -145,6 +150,7 @@ def rasterize(verts_px: Tensor, faces: Tensor, image_size: tuple[int, int], *,
     if not verts_px.is_floating_point() or verts_px.dtype in (torch.float16, torch.bfloat16):
         verts_px = verts_px.float()
     chunk = int(chunk_size or _default_chunk(device))
+    top, left = int(origin[0]), int(origin[1])
 
     with torch.no_grad():
         comp = verts_px.detach().reshape(B * V, 3).T.contiguous()  # [3,B*V]: x, y, z rows
@@ -152,10 +158,10 @@ def rasterize(verts_px: Tensor, faces: Tensor, image_size: tuple[int, int], *,
         x = [comp[0].index_select(0, vid[k]) for k in range(3)]
         y = [comp[1].index_select(0, vid[k]) for k in range(3)]
         # pixel j is a candidate iff its centre j + 0.5 lies in [min x, max x]
-        x_lo = torch.ceil(torch.minimum(torch.minimum(x[0], x[1]), x[2]) - 0.5).clamp(0, W).long()
-        x_hi = torch.floor(torch.maximum(torch.maximum(x[0], x[1]), x[2]) - 0.5).clamp(-1, W - 1).long()
-        y_lo = torch.ceil(torch.minimum(torch.minimum(y[0], y[1]), y[2]) - 0.5).clamp(0, H).long()
-        y_hi = torch.floor(torch.maximum(torch.maximum(y[0], y[1]), y[2]) - 0.5).clamp(-1, H - 1).long()
+        x_lo = torch.ceil(torch.minimum(torch.minimum(x[0], x[1]), x[2]) - 0.5).clamp(left, left + W).long()
+        x_hi = torch.floor(torch.maximum(torch.maximum(x[0], x[1]), x[2]) - 0.5).clamp(left - 1, left + W - 1).long()
+        y_lo = torch.ceil(torch.minimum(torch.minimum(y[0], y[1]), y[2]) - 0.5).clamp(top, top + H).long()
+        y_hi = torch.floor(torch.maximum(torch.maximum(y[0], y[1]), y[2]) - 0.5).clamp(top - 1, top + H - 1).long()
         nx = (x_hi - x_lo + 1).clamp_min(0)
         counts = nx * (y_hi - y_lo + 1).clamp_min(0)  # [B*F] candidate pixels per face
         xyz = []
@@ -186,7 +192,7 @@ def rasterize(verts_px: Tensor, faces: Tensor, image_size: tuple[int, int], *,
             d = (1.0 / s if perspective_correct else s).float()
             b = torch.div(fid, F, rounding_mode="floor")
             key = torch.where(inside, (d.view(torch.int32).long() << 32) | (fid - b * F), _INT64_MAX)
-            zbuf.scatter_reduce_(0, b * (H * W) + py * W + px, key, reduce="amin")
+            zbuf.scatter_reduce_(0, b * (H * W) + (py - top) * W + (px - left), key, reduce="amin")
         hit = zbuf != _INT64_MAX
         win = torch.where(hit, zbuf & 0xFFFFFFFF, 0)  # winning face (face 0 stands in on the background)
         face_idx = torch.where(hit, win, -1).view(B, H, W)
@@ -209,7 +215,7 @@ def rasterize(verts_px: Tensor, faces: Tensor, image_size: tuple[int, int], *,
     if not compact:  # background pixels see a fixed unit triangle at z = 1: finite values, zero gradients
         xyz = [torch.where(hit, t, v) for t, v in zip(xyz, (0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0))]
     c = _coefs(*xyz, near, perspective_correct)[0]
-    l = torch.stack(_weights(c, rem - py * W, py), dim=-1)  # [B*H*W,3]
+    l = torch.stack(_weights(c, rem - py * W + left, py + top), dim=-1)  # [B*H*W,3], full-screen pixel centres
     q = torch.stack(c[6:9], dim=-1)
     if perspective_correct:
         lq = l * q
