@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from pymaf.errors import ConfigError
-from pymaf.model.inference import fuse_for_inference
+from pymaf.model.inference import can_pack_weights, fuse_for_inference
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -53,8 +53,9 @@ def apply_runtime(model: nn.Module, runtime: Any, wrap: Callable[[nn.Module], nn
     if runtime.amp not in AMP_DTYPES:
         raise ConfigError(f"runtime.amp must be one of {sorted(AMP_DTYPES)}, got {runtime.amp!r}")
     model.to(runtime.device)
-    if inference and runtime.fuse:
-        model = fuse_for_inference(model, AMP_DTYPES[runtime.amp])
+    if inference and runtime.fuse:  # pre-packed oneDNN weights where exact: CPU, channels_last, eager
+        pack = runtime.channels_last and not runtime.compile and can_pack_weights(runtime.device)
+        model = fuse_for_inference(model, AMP_DTYPES[runtime.amp], pack_weights=pack)
     if runtime.channels_last:
         model.to(memory_format=torch.channels_last)
     net: nn.Module = RuntimeModel(model, runtime)

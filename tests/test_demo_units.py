@@ -214,3 +214,31 @@ def test_render_people_renders_on_the_given_device(monkeypatch):
     render_people(image, people, np.array([[0, 1, 2]]), 100.0, device="cuda:1")
     render_people(image, people, np.array([[0, 1, 2]]), 100.0, side=True, device="cuda:1")
     assert seen == [("overlay", "cuda:1"), ("side", "cuda:1")]
+
+
+def test_regress_pads_the_last_batch_for_a_compiled_network():
+    """pad=True (runtime.compile): the network sees only full batches (no recompilation) and the outputs are
+    those of the unpadded call, padding rows dropped."""
+    from pymaf.demo.run import _regress
+
+    class PerSample(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.shapes = []
+
+        def forward(self, x):
+            self.shapes.append(len(x))
+            m = x.mean((1, 2, 3))
+            return {"smpl_out": [{"rotmat": m[:, None, None, None].expand(-1, 24, 3, 3), "theta": m[:, None] * 2,
+                                  "pred_cam": m[:, None].expand(-1, 3), "verts": m[:, None, None] + x[:, :1, 0, :3],
+                                  "kp_3d": x[:, 0, :49, :3]}]}
+
+    crops = torch.randn(7, 3, 56, 56)
+    net = PerSample()
+    plain = _regress(net, crops, 3, "cpu")
+    assert net.shapes == [3, 3, 1]
+    net.shapes.clear()
+    padded = _regress(net, crops, 3, "cpu", pad=True)
+    assert net.shapes == [3, 3, 3]
+    for k in plain:
+        assert padded[k].shape[0] == 7 and torch.equal(plain[k], padded[k]), k

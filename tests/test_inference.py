@@ -12,7 +12,7 @@ from torch import nn
 
 from pymaf.config import ModelConfig, RuntimeConfig
 from pymaf.model import build_model
-from pymaf.model.inference import SubpixelDeconv, fuse_for_inference
+from pymaf.model.inference import PackedConv2d, SubpixelDeconv, can_pack_weights, fuse_for_inference
 from pymaf.model.reference import reference_forward
 from pymaf.runtime import FrozenCompiled, apply_runtime
 
@@ -93,22 +93,57 @@ def test_eval_runtime_equals_the_official_forward(pymaf_model, images):
     runtime = RuntimeConfig()
     assert runtime.fuse and runtime.channels_last and runtime.amp == "none"
     net = apply_runtime(pymaf_model, runtime, inference=True)
+    assert any(isinstance(m, PackedConv2d) for m in net.modules()) == can_pack_weights("cpu")
     with torch.inference_mode():
         ref = reference_forward(pymaf_model, images)["smpl_out"][-1]
         got = net(images)["smpl_out"][-1]
+        again = net(images[:1])["smpl_out"][-1]  # another batch size than the one the weights were packed for
     pymaf_model.to(memory_format=torch.contiguous_format)
     for key in KEYS:
         assert _rel(got[key], ref[key]) < 1e-5, key
+        assert _rel(again[key], ref[key][:1]) < 1e-5, key
+
+
+@pytest.mark.skipif(not can_pack_weights("cpu"), reason="PyTorch without oneDNN")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_packed_convolution_equals_the_convolution(dtype):
+    """PackedConv2d (oneDNN weight packed once) = F.conv2d on channels_last inputs to float rounding (the same
+    oneDNN convolution, mostly bit for bit; oneDNN may pick another kernel for a shape), at the batch size it was
+    packed for and at others; strides, groups, dilation, no bias; bf16 as under autocast (input cast to bf16)."""
+    torch.manual_seed(0)
+    convs = [nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.Conv2d(16, 16, 3, padding=2, dilation=2, groups=4),
+             nn.Conv2d(16, 8, 1, bias=False), nn.Conv2d(3, 8, 7, stride=2, padding=3),
+             nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1), nn.ConvTranspose2d(16, 8, 3, 2, 1, output_padding=1)]
+    same = 0
+    for conv in convs:
+        conv = conv.eval().to(memory_format=torch.channels_last)
+        packed = PackedConv2d(conv, dtype).to(memory_format=torch.channels_last)
+        for batch in (2, 1, 5):
+            x = torch.randn(batch, conv.in_channels, 20, 20).contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+                ref, got = conv(x), packed(x)
+            assert got.dtype == ref.dtype == dtype, (conv, batch)
+            scale = ref.float().abs().max()
+            tol = 1e-6 if dtype == torch.float32 else 8e-3  # bf16 outputs: one rounding step of 2^-8
+            assert (got.float() - ref.float()).abs().max() <= tol * scale, (conv, batch)
+            same += int(torch.equal(got, ref))
+    assert same >= 9  # most cases are the very same kernel
 
 
 def test_precast_bf16_weights_change_nothing_under_autocast(pymaf_model, images):
     plain, precast = fuse_for_inference(pymaf_model), fuse_for_inference(pymaf_model, torch.bfloat16)
     assert precast.feature_extractor.conv1.weight.dtype == torch.bfloat16
     assert precast.regressor[0].fc1.weight.dtype == torch.float32         # only the 2D convolutions
+    nets = [plain, precast]
+    if can_pack_weights("cpu"):  # the demo's CPU default: packed bf16 weights, channels_last
+        nets.append(fuse_for_inference(pymaf_model, torch.bfloat16, pack_weights=True))
+        assert isinstance(nets[-1].feature_extractor.conv1, PackedConv2d)
+    x = images.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-        a, b = plain(images)["smpl_out"][-1], precast(images)["smpl_out"][-1]
-    for key in KEYS:
-        assert torch.allclose(a[key], b[key], rtol=0, atol=1e-6), key
+        out = [net.to(memory_format=torch.channels_last)(x)["smpl_out"][-1] for net in nets]
+    for b in out[1:]:
+        for key in KEYS:
+            assert torch.allclose(out[0][key], b[key], rtol=0, atol=1e-6), key
 
 
 def test_fused_hmr_equals_the_official_forward(body_files, images):

@@ -205,15 +205,22 @@ class _Writers:
         self.videos[kind].write(bgr)
 
 
-def _regress(model: torch.nn.Module, crops: torch.Tensor, batch_size: int, device: str) -> dict[str, torch.Tensor]:
-    """Crops [K,3,224,224] -> last-iteration outputs (rotmat, theta, pred_cam, verts, kp_3d) on the CPU."""
+def _regress(model: torch.nn.Module, crops: torch.Tensor, batch_size: int, device: str,
+             pad: bool = False) -> dict[str, torch.Tensor]:
+    """Crops [K,3,224,224] -> last-iteration outputs (rotmat, theta, pred_cam, verts, kp_3d) on the CPU.
+    ``pad``: a last partial batch is padded to ``batch_size`` (a compiled network then never sees a new shape:
+    no recompilation, which costs about a minute on a 2-core CPU)."""
     keys = ("rotmat", "theta", "pred_cam", "verts", "kp_3d")
     parts: dict[str, list] = {k: [] for k in keys}
     with torch.inference_mode():
         for i in range(0, len(crops), batch_size):
-            last = model(crops[i:i + batch_size].to(device))["smpl_out"][-1]
+            batch = crops[i:i + batch_size]
+            n = len(batch)
+            if pad and n < batch_size:
+                batch = torch.cat([batch, batch[-1:].expand(batch_size - n, -1, -1, -1)])
+            last = model(batch.to(device))["smpl_out"][-1]
             for k in keys:
-                parts[k].append(last[k].float().cpu())
+                parts[k].append(last[k][:n].float().cpu())
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
@@ -273,7 +280,7 @@ def run_demo(cfg: DemoConfig, model: Optional[torch.nn.Module] = None) -> dict[s
             smoothed = bool(cfg.smooth and tracked)
             if K:
                 res = _regress(net, make_crops([frames[j].image for j in owners], centers, sides, CROP_RES),
-                               max(1, cfg.batch_size), cfg.runtime.device)
+                               max(1, cfg.batch_size), cfg.runtime.device, pad=cfg.runtime.compile)
                 cam = res["pred_cam"].double()
                 args = (torch.from_numpy(centers), torch.from_numpy(sides), torch.from_numpy(hw))
                 trans = crop_cam_to_full_translation(cam, *args, torch.from_numpy(focal)).numpy()

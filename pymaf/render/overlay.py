@@ -120,7 +120,7 @@ def shade_meshes(verts_cam: Tensor, faces: ArrayLike, focal_length: float, princ
         albedo = sum(bary[:, k:k + 1] * vcol.index_select(0, tri[:, k]) for k in range(3))
     else:
         albedo = col.reshape(N, 3)[torch.div(fid, F, rounding_mode="floor")]
-    rgb = torch.zeros(h * w, 3, device=device).index_copy(0, pix, albedo * lum[:, None])
+    rgb = torch.zeros(h * w, 3, device=device).index_copy_(0, pix, albedo * lum[:, None])
     return ShadedPatch(rgb.view(h, w, 3), hit, top, left)
 
 

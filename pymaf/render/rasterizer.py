@@ -225,8 +225,8 @@ def rasterize(verts_px: Tensor, faces: Tensor, image_size: tuple[int, int], *,
         bary, depth = l, (l * q).sum(-1)
     if compact:
         dt = bary.dtype
-        bary = torch.zeros(B * H * W, 3, dtype=dt, device=device).index_copy(0, pix, bary).view(B, H, W, 3)
-        depth = torch.full((B * H * W,), float("inf"), dtype=dt, device=device).index_copy(0, pix, depth)
+        bary = torch.zeros(B * H * W, 3, dtype=dt, device=device).index_copy_(0, pix, bary).view(B, H, W, 3)
+        depth = torch.full((B * H * W,), float("inf"), dtype=dt, device=device).index_copy_(0, pix, depth)
     else:
         bary = torch.where(hit[:, None], bary, 0.0).view(B, H, W, 3)
         depth = torch.where(hit, depth, float("inf"))
