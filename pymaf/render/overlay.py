@@ -46,8 +46,12 @@ def _vertex_normals(v: Tensor, faces: Tensor) -> Tensor:
     """[N,V,3] camera-frame vertices -> [N,V,3] unit area-weighted vertex normals."""
     tri = v[:, faces]  # [N,F,3,3]
     fn = torch.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0], dim=-1)
-    vn = torch.zeros_like(v).index_add_(1, faces.reshape(-1), fn.repeat_interleave(3, dim=1))
-    return torch.nn.functional.normalize(vn, dim=-1)
+    N, V, _ = v.shape
+    corners = (faces.reshape(1, -1) + V * torch.arange(N, device=v.device)[:, None]).reshape(-1)
+    # along dim 0 of [N*V,3]: the same sums, ~2x faster than index_add_ along dim 1 of [N,V,3] on the CPU
+    vn = torch.zeros(N * V, 3, dtype=v.dtype, device=v.device).index_add_(
+        0, corners, fn.repeat_interleave(3, dim=1).reshape(-1, 3))
+    return torch.nn.functional.normalize(vn.view(N, V, 3), dim=-1)
 
 
 class ShadedPatch(NamedTuple):

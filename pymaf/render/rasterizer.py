@@ -171,8 +171,9 @@ def rasterize(verts_px: Tensor, faces: Tensor, image_size: tuple[int, int], *,
         counts = counts * valid  # faces without a candidate repeat 0 times: no compaction (and no sync) needed
         cum = counts.cumsum(0)
         total = int(cum[-1]) if cum.numel() else 0  # the one host sync: the number of candidates
-        ints = torch.cat([(cum - counts)[None], torch.stack([nx, x_lo, y_lo]),
-                          torch.arange(B * F, device=device)[None]])  # [5,B*F]: first candidate, bbox, flat face
+        # per face: first candidate, bbox width, bbox corner, flat face (gathered one by one below: an
+        # index_select along dim 1 of their [5,B*F] stack measured 4x slower than five 1-D gathers on the CPU)
+        ints = (cum - counts, nx, x_lo, y_lo, torch.arange(B * F, device=device))
         zbuf = torch.full((B * H * W,), _INT64_MAX, dtype=torch.long, device=device)
         for c0 in range(0, total, chunk):
             n = min(chunk, total - c0)
@@ -180,7 +181,7 @@ def rasterize(verts_px: Tensor, faces: Tensor, image_size: tuple[int, int], *,
                 a = torch.repeat_interleave(torch.arange(B * F, device=device), counts, output_size=total)
             else:
                 a = torch.searchsorted(cum, torch.arange(c0, c0 + n, device=device), right=True)
-            start, w, xl, yl, fid = ints.index_select(1, a)
+            start, w, xl, yl, fid = (t.index_select(0, a) for t in ints)
             local = torch.arange(c0, c0 + n, device=device) - start
             row = torch.div(local, w, rounding_mode="floor")
             px, py = xl + local - row * w, yl + row
