@@ -151,7 +151,8 @@ def render_overlay(image: ArrayLike, verts: ArrayLike, faces: ArrayLike, transla
                      _principal_point(principal_point, H, W), (H, W), colors)
     out = img.copy()
     m = p.mask.cpu().numpy()
-    src, dst = img[p.top:p.top + m.shape[0], p.left:p.left + m.shape[1]], out[p.top:, p.left:][:m.shape[0], :m.shape[1]]
+    window = (slice(p.top, p.top + m.shape[0]), slice(p.left, p.left + m.shape[1]))
+    src, dst = img[window], out[window]  # views: dst writes into out
     mesh = p.rgb[p.mask].cpu().numpy() * 255.0
     dst[m] = np.clip(np.round(src[m] * (1.0 - alpha) + mesh * alpha), 0, 255).astype(np.uint8)
     return out
