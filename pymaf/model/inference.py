@@ -160,7 +160,7 @@ def fuse_for_inference(model: nn.Module, conv_dtype: torch.dtype | None = None,
     _fold_batchnorms(fused)
     _subpixel_deconvs(fused)
     if pack_weights:
-        if not all(can_pack_weights(p.device) for p in model.parameters()) or not can_pack_weights("cpu"):
+        if not all(can_pack_weights(d) for d in {p.device for p in model.parameters()} | {torch.device("cpu")}):
             raise ValueError("pack_weights: the model must be on the CPU and PyTorch built with oneDNN")
         _pack_convs(fused, conv_dtype)
     if conv_dtype is not None:
