@@ -19,6 +19,7 @@ Video encoding runs in the demo's background thread in both. Then the peak memor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -95,10 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             runs.pop("baseline")
         for name, extra in runs.items():
             cfg = demo_config(common + ["--output", str(Path(tmp) / name)] + extra)
-            if name == "baseline":
-                with full_frame_rendering():
-                    s = run_demo(cfg, model=model)
-            else:
+            with full_frame_rendering() if name == "baseline" else contextlib.nullcontext():
                 s = run_demo(cfg, model=model)
             results[name] = {k: s[k] for k in ("frames", "people", "regression_people_per_s", "rendering_fps",
                                                 "end_to_end_fps", "seconds")}

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymaf.body.files import resolve_body_files  # noqa: E402
 from pymaf.body.model_file import load_smpl_model  # noqa: E402
+from pymaf.demo.run import default_focal_length  # noqa: E402
 from pymaf.render import overlay  # noqa: E402
 from pymaf.render.iuv import IUVRenderer  # noqa: E402
 from pymaf.cli import add_debug_flag, run_cli  # noqa: E402
@@ -96,7 +97,7 @@ def full_frame_rendering():
 def frame_rows(name: str, template: torch.Tensor, faces: torch.Tensor, dev: torch.device, H: int, W: int,
                repeat: int) -> list[dict]:
     """Overlay and side view of one person half the frame high: full-frame baseline vs window, ms and fps."""
-    focal = 5000.0 * max(H, W) / 224
+    focal = default_focal_length(H, W)  # the demo's camera
     height = float(template[:, 1].max() - template[:, 1].min())
     t = np.array([[0.1 * height, 0.0, focal * height / (0.5 * H)]], dtype=np.float32)
     image = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)

@@ -114,7 +114,7 @@ def test_per_vertex_colours() -> None:
 
 def test_window_render_equals_the_full_frame_render(monkeypatch) -> None:
     """Only the people's box is rasterised and composited; the frames equal those of a full-frame render bit for
-    bit: two people, one partly outside the frame, one with vertices behind the camera, per-vertex colours."""
+    bit: three people, one partly outside the frame, one with vertices behind the camera, per-vertex colours."""
     import pymaf.render.overlay as overlay
 
     H, W, f = 90, 120, 200.0
@@ -125,15 +125,16 @@ def test_window_render_equals_the_full_frame_render(monkeypatch) -> None:
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
     colors = rng.random((3, len(v), 3)).astype(np.float32)
-    windowed = [render_overlay(image, verts, faces, t, f), render_overlay(image, verts, faces, t, f, colors=colors,
-                                                                          alpha=0.6),
+    def renders() -> list[np.ndarray]:
+        return [render_overlay(image, verts, faces, t, f),
+                render_overlay(image, verts, faces, t, f, colors=colors, alpha=0.6),
                 render_side_view(verts, faces, t, f, (H, W)), render_side_view(verts[:2], faces, t[:2], f, (H, W))]
+
+    windowed = renders()
     win = overlay._covered_window
     seen = []
     monkeypatch.setattr(overlay, "_covered_window", lambda vp, h, w: seen.append(win(vp, h, w)) or (0, 0, h, w))
-    full = [render_overlay(image, verts, faces, t, f), render_overlay(image, verts, faces, t, f, colors=colors,
-                                                                      alpha=0.6),
-            render_side_view(verts, faces, t, f, (H, W)), render_side_view(verts[:2], faces, t[:2], f, (H, W))]
+    full = renders()
     for a, b in zip(windowed, full):
         assert np.array_equal(a, b)
     assert np.any(windowed[0] != image) and np.any(windowed[2][..., 0] != 25)
